@@ -1,0 +1,448 @@
+"""The campaign file: YAML -> a validated, typed `Campaign`, every problem located by key and line."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from mailcast.errors import ExitCode, Problem, ProblemsError
+
+FOOTER_LANGUAGES = ("none", "en", "zh-hans", "zh-hant", "es", "fr", "de", "ja", "ko", "ar", "th", "id")
+TAG_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
+HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # printable ASCII except ':' (RFC 5322 ftext)
+RESERVED_HEADERS = frozenset(
+    h.lower()
+    for h in (
+        "From", "To", "Cc", "Bcc", "Subject", "Date", "Message-ID", "Reply-To", "MIME-Version",
+        "Content-Type", "Content-Transfer-Encoding", "List-Unsubscribe", "List-Unsubscribe-Post",
+        "DKIM-Signature", "Return-Path", "Sender",
+    )
+)
+EVERY_PATTERN = re.compile(r"^\s*(\d+)\s*([hd])\s*$")
+DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def _no_line_breaks(value: str) -> str:
+    if any(ch in value for ch in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"):
+        raise ValueError("must not contain a line break")
+    return value
+
+
+class TemplateFiles(_Section):
+    html: str | None = None
+    text: str | None = None
+    markdown: str | None = None
+
+    @model_validator(mode="after")
+    def _one_body(self) -> TemplateFiles:
+        if not (self.html or self.text or self.markdown):
+            raise ValueError("give at least one of html, text or markdown")
+        if self.html and self.markdown:
+            raise ValueError("give html or markdown, not both (markdown is rendered to HTML)")
+        return self
+
+
+class Unsubscribe(_Section):
+    url: str | None = None
+    mailto: str | None = None
+    footer: Literal[FOOTER_LANGUAGES] = "en"  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _a_way_out(self) -> Unsubscribe:
+        if not (self.url or self.mailto):
+            raise ValueError("give url or mailto (or both), or remove the unsubscribe section")
+        if self.url and not re.match(r"^https?://", self.url):
+            raise ValueError("url must start with https:// or http://")
+        return self
+
+
+class Schedule(_Section):
+    start: datetime | None = None
+    every: timedelta | None = None
+    cron: str | None = None
+    timezone: str | None = None
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _parse_start(cls, value: Any) -> Any:
+        if isinstance(value, datetime):
+            return value.replace(tzinfo=None) if value.tzinfo is None else value
+        if isinstance(value, date):
+            return datetime(value.year, value.month, value.day)
+        if isinstance(value, str):
+            try:
+                return datetime.fromisoformat(value.strip())
+            except ValueError:
+                raise ValueError('write the start as "YYYY-MM-DD HH:MM" (local time)') from None
+        return value
+
+    @field_validator("every", mode="before")
+    @classmethod
+    def _parse_every(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            match = EVERY_PATTERN.match(value)
+            if match and int(match.group(1)) > 0:
+                hours = int(match.group(1)) * (24 if match.group(2) == "d" else 1)
+                return timedelta(hours=hours)
+        raise ValueError('write every as a number of hours or days, such as "24h" or "7d"')
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        if not croniter.is_valid(value):
+            raise ValueError(f'"{value}" is not a cron expression such as "0 9 * * MON"')
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f'"{value}" is not an IANA time zone such as "Europe/Berlin"') from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> Schedule:
+        if self.every and self.cron:
+            raise ValueError("give every or cron, not both")
+        if not (self.start or self.every or self.cron):
+            raise ValueError("give start, every or cron, or remove the schedule section")
+        return self
+
+    @property
+    def recurring(self) -> bool:
+        return bool(self.every or self.cron)
+
+
+class Dkim(_Section):
+    domain: str
+    selector: str
+    private_key_file: str
+
+
+class Limits(_Section):
+    daily: Annotated[int, Field(gt=0)] | None = None
+    warmup: Literal["standard", "off"] | list[Annotated[int, Field(gt=0)]] = "standard"
+    rate: Annotated[float, Field(gt=0)] | None = None
+
+    @field_validator("warmup", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        # YAML 1.1 reads an unquoted `off` as false.
+        return "off" if value is False else value
+
+    @field_validator("rate", mode="before")
+    @classmethod
+    def _int_rate(cls, value: Any) -> Any:
+        return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("warmup")
+    @classmethod
+    def _plan_not_empty(cls, value: Any) -> Any:
+        if isinstance(value, list) and not value:
+            raise ValueError("a warm-up plan needs at least one daily limit")
+        return value
+
+
+class SmtpTransport(_Section):
+    type: Literal["smtp"]
+    host: str
+    port: Annotated[int, Field(gt=0, lt=65536)] | None = None
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password_env: str | None = None
+    connections: Annotated[int, Field(ge=1, le=64)] = 1
+    timeout: Annotated[float, Field(gt=0)] = 30.0
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _int_timeout(cls, value: Any) -> Any:
+        return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _login_pair(self) -> SmtpTransport:
+        if bool(self.username) != bool(self.password_env):
+            raise ValueError("username and password_env go together: give both or neither")
+        return self
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or DEFAULT_PORTS[self.security]
+
+
+class MaildirTransport(_Section):
+    type: Literal["maildir"]
+    path: str = "outbox"
+
+
+Transport = Annotated[SmtpTransport | MaildirTransport, Field(discriminator="type")]
+
+
+class Campaign(_Section):
+    """A validated campaign file. Paths are relative to the file's folder (see `resolve`)."""
+
+    name: str = ""
+    sender: str = Field(alias="from")
+    reply_to: str | list[str] = []
+    subject: str
+    template: TemplateFiles
+    recipients: str
+    email_column: str = "email"
+    validation: Literal["strict", "permissive"] = "strict"
+    headers: dict[str, str] = {}
+    tags: dict[str, str] = {}
+    attachments: list[str] = []
+    unsubscribe: Unsubscribe | None = None
+    ad_marker: Literal["none", "before", "after"] = "none"
+    schedule: Schedule | None = None
+    dkim: Dkim | None = None
+    limits: Limits = Limits()
+    transport: Transport = MaildirTransport(type="maildir")
+
+    _path: Path = PrivateAttr(default=Path("campaign.yaml"))
+
+    @field_validator("sender")
+    @classmethod
+    def _sender_address(cls, value: str) -> str:
+        _no_line_breaks(value)
+        check_address(_address_of(value))
+        return value
+
+    @field_validator("reply_to")
+    @classmethod
+    def _reply_addresses(cls, value: str | list[str]) -> str | list[str]:
+        for item in [value] if isinstance(value, str) else value:
+            _no_line_breaks(item)
+            check_address(_address_of(item))
+        return value
+
+    @field_validator("subject")
+    @classmethod
+    def _subject_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the subject must not be empty")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _header_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not HEADER_NAME.match(name):
+                raise ValueError(f'"{name}" is not a valid header name')
+            if name.lower() in RESERVED_HEADERS:
+                raise ValueError(f"{name} is set by mailcast; remove it from headers")
+            try:
+                _no_line_breaks(text)
+            except ValueError:
+                raise ValueError(f"the value of {name} must not contain a line break") from None
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tag_chars(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            for part in (name, text):
+                if not TAG_PATTERN.match(part):
+                    raise ValueError(f'"{part}" may hold only ASCII letters, digits, _ and -')
+        return value
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def folder(self) -> Path:
+        return self._path.parent
+
+    def resolve(self, relative: str) -> Path:
+        return (self.folder / relative).resolve()
+
+    @property
+    def sender_address(self) -> str:
+        return _address_of(self.sender)
+
+    @property
+    def sender_domain(self) -> str:
+        return self.sender_address.rpartition("@")[2].lower()
+
+    @property
+    def reply_to_list(self) -> list[str]:
+        return [self.reply_to] if isinstance(self.reply_to, str) else list(self.reply_to)
+
+    @property
+    def kind(self) -> Literal["batch", "scheduled", "recurring"]:
+        if self.schedule is None:
+            return "batch"
+        return "recurring" if self.schedule.recurring else "scheduled"
+
+
+def _address_of(value: str) -> str:
+    from email.utils import parseaddr
+
+    return parseaddr(value)[1] or value
+
+
+def check_address(address: str) -> str:
+    """Validate an address's syntax (no DNS); return it normalised; raise ValueError with why."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(address, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f'"{address}" is not a valid address: {exc}') from None
+
+
+def load_campaign(path: Path) -> Campaign:
+    """Read and validate a campaign file; raise ProblemsError (exit 78) listing every problem."""
+    shown = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise _config_error([Problem(f"campaign file {shown} does not exist", file=shown)]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _config_error([Problem(f"cannot read the campaign file: {exc}", file=shown)]) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise _config_error([Problem(f"YAML error: {problem}", file=shown, line=line)]) from None
+    lines = _key_lines(node)
+    if not isinstance(data, dict):
+        raise _config_error([Problem("the campaign file must be a mapping of keys (name, from, subject, …)", file=shown, line=1)])
+
+    problems: list[Problem] = []
+    transport = data.get("transport")
+    if isinstance(transport, dict) and "password" in transport:
+        problems.append(
+            Problem(
+                "transport.password: a password must never be written in the campaign file; "
+                "put it in an environment variable and name that variable with password_env",
+                file=shown,
+                line=lines.get(("transport", "password")),
+                key="transport.password",
+            )
+        )
+        transport = {k: v for k, v in transport.items() if k != "password"}
+        data = {**data, "transport": transport}
+    try:
+        campaign = Campaign.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_problems_from(exc, shown, lines))
+        raise _config_error(problems) from None
+    if problems:
+        raise _config_error(problems)
+    campaign._path = path.resolve()
+    if not campaign.name:
+        campaign = campaign.model_copy(update={"name": path.stem})
+        campaign._path = path.resolve()
+    problems.extend(_file_problems(campaign, shown, lines))
+    if problems:
+        raise _config_error(problems)
+    return campaign
+
+
+def _file_problems(campaign: Campaign, shown: str, lines: dict[tuple[Any, ...], int]) -> list[Problem]:
+    """Files the campaign names must exist and stay inside its folder (attachments)."""
+    problems: list[Problem] = []
+    named: list[tuple[tuple[Any, ...], str]] = [(("recipients",), campaign.recipients)]
+    for part in ("html", "text", "markdown"):
+        value = getattr(campaign.template, part)
+        if value:
+            named.append((("template", part), value))
+    for index, item in enumerate(campaign.attachments):
+        named.append((("attachments", index), item))
+    if campaign.dkim:
+        named.append((("dkim", "private_key_file"), campaign.dkim.private_key_file))
+    folder = campaign.folder.resolve()
+    for key, relative in named:
+        target = campaign.resolve(relative)
+        dotted = ".".join(str(k) for k in key)
+        line = lines.get(key)
+        if key[0] == "attachments" and not target.is_relative_to(folder):
+            problems.append(Problem(f"{dotted}: {relative} is outside the campaign's folder; move it inside", file=shown, line=line, key=dotted))
+        elif not target.is_file():
+            problems.append(Problem(f"{dotted}: file {relative} not found (looked for {target})", file=shown, line=line, key=dotted))
+    return problems
+
+
+def _config_error(problems: list[Problem]) -> ProblemsError:
+    return ProblemsError(problems=problems, kind=ExitCode.CONFIG)
+
+
+def _key_lines(node: yaml.Node | None) -> dict[tuple[Any, ...], int]:
+    """Map each key path, such as ("transport", "port"), to the 1-based line where it stands."""
+    lines: dict[tuple[Any, ...], int] = {}
+
+    def walk(current: yaml.Node, prefix: tuple[Any, ...]) -> None:
+        if isinstance(current, yaml.MappingNode):
+            for key_node, value_node in current.value:
+                path = (*prefix, key_node.value)
+                lines[path] = key_node.start_mark.line + 1
+                walk(value_node, path)
+        elif isinstance(current, yaml.SequenceNode):
+            for index, item in enumerate(current.value):
+                path = (*prefix, index)
+                lines[path] = item.start_mark.line + 1
+                walk(item, path)
+
+    if node is not None:
+        walk(node, ())
+    return lines
+
+
+def _problems_from(exc: ValidationError, shown: str, lines: dict[tuple[Any, ...], int]) -> list[Problem]:
+    problems = []
+    for error in exc.errors():
+        loc = tuple(part for part in error["loc"] if part not in ("smtp", "maildir"))
+        # pydantic puts the failing type's name into union locations: drop those parts
+        loc = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("str", "list", "int", "float", "function-after", "constrained-int", "constrained-float"))))
+        dotted = ".".join(str(p) for p in loc) or "(top level)"
+        line = None
+        for cut in range(len(loc), 0, -1):
+            line = lines.get(loc[:cut])
+            if line:
+                break
+        message = _explain(error, dotted)
+        problems.append(Problem(message, file=shown, line=line, key=dotted))
+    # A union reports one error per alternative; keep one message per key.
+    seen: dict[str, Problem] = {}
+    for p in problems:
+        seen.setdefault(f"{p.key}|{p.message}", p)
+    return list(seen.values())
+
+
+def _explain(error: Any, dotted: str) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"unknown key {dotted}: remove it or check its spelling (see the README's campaign file reference)"
+    if kind == "missing":
+        return f"{dotted} is required"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if kind.endswith("_type") or kind in ("literal_error", "union_tag_invalid", "union_tag_not_found"):
+        got = error.get("input")
+        return f"{dotted}: {message} (got {got!r})"
+    return f"{dotted}: {message}"
