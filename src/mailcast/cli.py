@@ -1,0 +1,552 @@
+"""The command line: parse options, call one core function, show its result, pick the exit code.
+
+Heavy modules are imported inside the commands that need them, so `mailcast --help` stays quick.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+from mailcast import __version__
+from mailcast.errors import ConfigError, ExitCode, MailcastError, UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from mailcast.campaign import Campaign
+    from mailcast.sending import Settings
+    from mailcast.state import StateStore
+
+app = typer.Typer(
+    name="mailcast",
+    help="Send personalised email campaigns from the terminal and from cron: checked, exactly once, with warm-up.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+suppress_app = typer.Typer(help="The suppression list: addresses that are never sent to.", no_args_is_help=True)
+app.add_typer(suppress_app, name="suppress")
+
+F = TypeVar("F", bound=Callable[..., Any])
+CampaignArg = Annotated[Path, typer.Argument(help="The campaign file (YAML).", metavar="CAMPAIGN")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout and nothing else.")]
+
+
+class _Context:
+    state: Path | None = None
+
+
+CONTEXT = _Context()
+
+
+def _reports_errors(func: F) -> F:
+    """Turn a MailcastError into its message (no traceback) and its exit code from SPEC's table."""
+
+    @functools.wraps(func)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except MailcastError as exc:
+            from mailcast.display import make_console, show_error
+
+            show_error(make_console(stderr=True), exc)
+            raise typer.Exit(int(exc.exit_code)) from None
+        except KeyboardInterrupt:
+            sys.stderr.write("Interrupted.\n")
+            raise typer.Exit(int(ExitCode.TEMPFAIL)) from None
+
+    return run  # type: ignore[return-value]
+
+
+def command(*args: Any, target: typer.Typer = app, **kwargs: Any) -> Callable[[F], F]:
+    def decorate(func: F) -> F:
+        target.command(*args, **kwargs)(_reports_errors(func))
+        return func
+
+    return decorate
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mailcast {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    state: Annotated[
+        Path | None,
+        typer.Option("--state", help="The state file. Default: $MAILCAST_STATE, else mailcast/state.db in your state directory.", metavar="PATH"),
+    ] = None,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+) -> None:
+    CONTEXT.state = state
+
+
+# Shared steps ---------------------------------------------------------------
+
+
+def _state_path() -> Path:
+    if CONTEXT.state is not None:
+        return CONTEXT.state
+    if os.environ.get("MAILCAST_STATE"):
+        return Path(os.environ["MAILCAST_STATE"])
+    from platformdirs import user_state_path
+
+    return user_state_path("mailcast") / "state.db"
+
+
+def _open_store(*, must_exist: bool = False) -> StateStore | None:
+    """The state store; None when `must_exist` and there is no state file yet (nothing to read)."""
+    from mailcast.state import StateStore
+
+    path = _state_path()
+    if must_exist and not path.exists():
+        return None
+    return StateStore(path)
+
+
+def _settings(campaign: Campaign | None = None) -> Settings:
+    from mailcast.campaign import SmtpTransport
+    from mailcast.clock import current_time, local_zone
+    from mailcast.sending import Settings
+
+    env = dict(os.environ)
+    fixed = env.get("MAILCAST_NOW")
+    first = current_time(env)
+    clock = (lambda: first) if fixed else (lambda: current_time({}))
+    password = None
+    if campaign is not None and isinstance(campaign.transport, SmtpTransport) and campaign.transport.password_env:
+        name = campaign.transport.password_env
+        password = env.get(name)
+        if not password:
+            raise ConfigError(
+                f"transport.password_env names {name}, but that environment variable is not set",
+                hint=f"Set it before sending, for example: export {name}='…' (mailcast never reads passwords from YAML).",
+            )
+    return Settings(clock=clock, zone=local_zone(env), password=password)
+
+
+def _load(path: Path) -> Campaign:
+    from mailcast.campaign import load_campaign
+
+    return load_campaign(path)
+
+
+def _campaign_name(value: str) -> tuple[str, Campaign | None]:
+    """A campaign given as a file (loaded) or as the name it has in the state file."""
+    path = Path(value)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        campaign = _load(path)
+        return campaign.name, campaign
+    return value, None
+
+
+def _console() -> Console:
+    from mailcast.display import make_console
+
+    return make_console()
+
+
+# Commands -------------------------------------------------------------------
+
+
+@command("init")
+def init_command(folder: Annotated[Path, typer.Argument(help="The folder to create the campaign in.", metavar="DIR")]) -> None:
+    """Scaffold a working campaign: campaign.yaml, recipients.csv, body.html, body.txt."""
+    from mailcast.scaffold import scaffold_campaign
+
+    written = scaffold_campaign(folder)
+    console = _console()
+    for path in written:
+        console.print(f"created {path}")
+    console.print(f"Next: mailcast check {folder / 'campaign.yaml'}")
+
+
+@command("check")
+def check_command(campaign_file: CampaignArg, as_json: JsonOpt = False) -> None:
+    """Validate YAML, CSV, templates and every rendered row; print every problem with its place; send nothing."""
+    from mailcast.checks import check_campaign
+    from mailcast.display import print_json, show_problems
+    from mailcast.errors import ProblemsError
+
+    try:
+        campaign = _load(campaign_file)
+    except ProblemsError as exc:
+        if not as_json:
+            raise
+        print_json({"ok": False, "errors": [p.as_dict() for p in exc.problems], "warnings": []})
+        raise typer.Exit(int(exc.exit_code)) from None
+    report = check_campaign(campaign)
+    if as_json:
+        print_json({"ok": report.ok, "errors": [p.as_dict() for p in report.errors], "warnings": [p.as_dict() for p in report.warnings], "rows": report.rows_checked, "sendable": len(report.sendable)})
+    else:
+        console = _console()
+        if report.errors or report.warnings:
+            show_problems(console, report.errors, report.warnings)
+        if report.ok:
+            console.print(f"OK: {campaign.name}: {len(report.sendable)} of {report.rows_checked} recipients ready to send.")
+    if not report.ok:
+        raise typer.Exit(int(ExitCode.DATA))
+
+
+@command("preview")
+def preview_command(
+    campaign_file: CampaignArg,
+    row: Annotated[int | None, typer.Option(help="Show the message of data row N (1 = first row after the header).", min=1)] = None,
+    email: Annotated[str | None, typer.Option(help="Show the message of the recipient with this address.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write one .eml file per recipient into DIR instead.", metavar="DIR")] = None,
+    limit: Annotated[int | None, typer.Option(help="With --out: at most N files.", min=1)] = None,
+) -> None:
+    """Render without sending: one message to the terminal, or with --out one .eml file per recipient."""
+    from mailcast.preview import preview_message, write_previews
+
+    campaign = _load(campaign_file)
+    settings = _settings()
+    console = _console()
+    if out is not None:
+        written = write_previews(campaign, out, now=settings.clock(), limit=limit)
+        console.print(f"Wrote {len(written)} message(s) to {out}/")
+        return
+    from mailcast.display import show_message
+
+    message = preview_message(campaign, now=settings.clock(), row=row, email=email)
+    show_message(console, message.data, row=message.row)
+
+
+@command("send")
+def send_command(
+    campaign_file: CampaignArg,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Render and count only: connect to nothing, change no state.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    limit: Annotated[int | None, typer.Option(help="Send at most N messages now; the rest wait for the next send.", min=1)] = None,
+    resend_in_doubt: Annotated[bool, typer.Option("--resend-in-doubt", help="Send again to recipients left in doubt by a crash.")] = False,
+    again: Annotated[bool, typer.Option("--again", help="Start a new run of a campaign whose last run finished.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start or continue this campaign's run now."""
+    from mailcast.display import LogProgress, TerminalProgress, print_json
+    from mailcast.sending import SendOptions, SendPlan, send_campaign
+
+    campaign = _load(campaign_file)
+    settings = _settings(None if dry_run else campaign)
+    store = _open_store(must_exist=dry_run)
+    console = _console()
+    options = SendOptions(dry_run=dry_run, limit=limit, resend_in_doubt=resend_in_doubt, again=again)
+
+    def confirm(plan: SendPlan) -> bool:
+        if yes or not sys.stdin.isatty():
+            return True
+        cap = plan.remaining_today
+        now_count = plan.to_send if cap is None else min(plan.to_send, cap)
+        if limit is not None:
+            now_count = min(now_count, limit)
+        question = f"Send {now_count} message(s) of {plan.campaign.name} from {plan.campaign.sender} to {plan.destination}?"
+        if plan.in_doubt and not resend_in_doubt:
+            question = f"{plan.in_doubt} recipient(s) are in doubt and will not be resent. " + question
+        return typer.confirm(question, default=False)
+
+    progress: TerminalProgress | LogProgress | None = None
+    if not as_json:
+        progress = TerminalProgress(console) if console.is_terminal else LogProgress(console)
+    try:
+        outcome = send_campaign(campaign, store, settings, options, progress=progress, confirm=confirm)
+    finally:
+        if progress is not None:
+            progress.stop()
+        if store is not None:
+            store.close()
+    if as_json:
+        print_json({"campaign": outcome.campaign, "run": outcome.run.id if outcome.run else None, "exit_code": int(outcome.exit_code), "summary": outcome.summary, "counts": outcome.counts, "sent_now": outcome.sent_now, "failed_now": outcome.failed_now, "deferred_now": outcome.deferred_now, "in_doubt": outcome.in_doubt})
+    else:
+        if outcome.in_doubt:
+            console.print(f"In doubt (not resent; use --resend-in-doubt once you know they did not arrive): {', '.join(outcome.in_doubt)}", soft_wrap=True, markup=False)
+        console.print(outcome.summary, soft_wrap=True, markup=False)
+    raise typer.Exit(int(outcome.exit_code))
+
+
+@command("test")
+def test_command(
+    campaign_file: CampaignArg,
+    to: Annotated[list[str], typer.Option("--to", help="A test address (repeat for more, at most 20).")],
+    row: Annotated[int | None, typer.Option(help="Render the message of data row N (default: the first).", min=1)] = None,
+) -> None:
+    """Send one row's message to test addresses; not recorded as campaign progress."""
+    from mailcast.sending import send_test
+
+    campaign = _load(campaign_file)
+    results = send_test(campaign, _settings(campaign), to=to, row=row)
+    console = _console()
+    for address, delivery in results:
+        console.print(f"{delivery.status}: {address}: {delivery.reply}", markup=False, soft_wrap=True)
+    if any(d.status != "sent" for _, d in results):
+        raise typer.Exit(int(ExitCode.UNDELIVERED))
+
+
+@command("run-due")
+def run_due_command(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Campaign files or folders (default: campaigns/).", metavar="[PATH]...")] = None,
+) -> None:
+    """The cron entry point: start due scheduled and recurring runs, continue paused or deferred runs whose time has come.
+
+    Prints nothing and exits 0 when nothing is due.
+    """
+    from mailcast.display import LogProgress, make_console, show_error
+    from mailcast.due import run_due, worst
+
+    console = _console()
+    store = _open_store()
+    assert store is not None
+    settings = _settings()
+    try:
+        results = run_due(list(paths or [Path("campaigns")]), store, settings, progress=lambda c: LogProgress(console))
+    finally:
+        store.close()
+    errors = make_console(stderr=True)
+    for result in results:
+        if result.error is not None:
+            errors.print(f"{result.file}:", markup=False)
+            show_error(errors, result.error)
+        elif result.outcome is not None:
+            console.print(result.outcome.summary, markup=False, soft_wrap=True)
+    raise typer.Exit(int(worst([r.exit_code for r in results])))
+
+
+def _scheduled_campaigns(only: Campaign | None) -> list[Campaign]:
+    """For status: the campaign given, else every loadable campaign under campaigns/."""
+    if only is not None:
+        return [only]
+    from mailcast.due import campaign_files
+
+    found = []
+    folder = Path("campaigns")
+    if folder.is_dir():
+        for file in campaign_files([folder]):
+            try:
+                found.append(_load(file))
+            except MailcastError:
+                continue
+    return found
+
+
+@command("status")
+def status_command(
+    campaign: Annotated[str | None, typer.Argument(help="A campaign file or name (default: all).", metavar="[CAMPAIGN]")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The task list: one row per run with type, status, progress and when it resumes."""
+    from mailcast.display import print_json, status_table
+    from mailcast.reports import build_status
+
+    name, loaded = _campaign_name(campaign) if campaign else (None, None)
+    settings = _settings()
+    store = _open_store(must_exist=True)
+    try:
+        rows = build_status(store, _scheduled_campaigns(loaded), only=name, now=settings.clock(), zone=settings.zone)
+    finally:
+        if store is not None:
+            store.close()
+    if as_json:
+        print_json([r.as_dict() for r in rows])
+    else:
+        status_table(_console(), rows)
+
+
+def _change_status(campaign: str, action: str) -> None:
+    from mailcast.sending import PAUSED_BY_HAND
+
+    name, _ = _campaign_name(campaign)
+    store = _open_store(must_exist=True)
+    run = store.latest_run(name) if store else None
+    if store is None or run is None:
+        raise UsageError(f"campaign {name!r} has no run in the state file", hint="mailcast status lists the runs.")
+    try:
+        now = _settings().clock()
+        if run.finished:
+            raise UsageError(f"run {run.id} of {name} is already {run.status}", hint="Nothing to change.")
+        if action == "pause":
+            store.set_run_status(run.id, "paused", now=now, reason=PAUSED_BY_HAND)
+            message = f"Paused run {run.id} of {name}; a running send stops after the message in flight."
+        elif action == "resume":
+            if not (run.status == "paused" and run.reason == PAUSED_BY_HAND):
+                raise UsageError(f"run {run.id} of {name} is not paused by hand ({run.status})", hint="mailcast send continues it.")
+            store.set_run_status(run.id, "paused", now=now, reason="resumed: continues with the next send or run-due")
+            message = f"Resumed run {run.id} of {name}: mailcast send (or run-due) continues it."
+        else:
+            store.set_run_status(run.id, "cancelled", now=now, reason="cancelled by hand")
+            message = f"Cancelled run {run.id} of {name}; recipients not yet sent will not be."
+    finally:
+        store.close()
+    _console().print(message, markup=False)
+
+
+@command("pause")
+def pause_command(campaign: Annotated[str, typer.Argument(help="A campaign file or name.", metavar="CAMPAIGN")]) -> None:
+    """Pause the campaign's run; a running send stops after the message in flight."""
+    _change_status(campaign, "pause")
+
+
+@command("resume")
+def resume_command(campaign: Annotated[str, typer.Argument(help="A campaign file or name.", metavar="CAMPAIGN")]) -> None:
+    """Resume a run paused by hand, so that send or run-due continues it."""
+    _change_status(campaign, "resume")
+
+
+@command("cancel")
+def cancel_command(campaign: Annotated[str, typer.Argument(help="A campaign file or name.", metavar="CAMPAIGN")]) -> None:
+    """Cancel the campaign's run; what was not sent is not sent."""
+    _change_status(campaign, "cancel")
+
+
+@command("warmup")
+def warmup_command(as_json: JsonOpt = False) -> None:
+    """Per sender domain: warm-up level, today's limit, sent today, remaining, when it resets."""
+    from mailcast.display import print_json, warmup_table
+    from mailcast.reports import build_warmup
+
+    settings = _settings()
+    store = _open_store(must_exist=True)
+    try:
+        rows = build_warmup(store, now=settings.clock(), zone=settings.zone)
+    finally:
+        if store is not None:
+            store.close()
+    if as_json:
+        print_json([r.as_dict() for r in rows])
+    else:
+        warmup_table(_console(), rows)
+
+
+@command("report")
+def report_command(
+    campaign: Annotated[str, typer.Argument(help="A campaign file or name.", metavar="CAMPAIGN")],
+    csv_file: Annotated[Path | None, typer.Option("--csv", help="Write the recipients to this CSV file.", metavar="FILE")] = None,
+    run: Annotated[int | None, typer.Option(help="Report this run (default: the latest).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Outcome per recipient and totals by status and recipient domain."""
+    from mailcast.display import print_json, report_tables
+    from mailcast.reports import build_report, write_report_csv
+
+    name, _ = _campaign_name(campaign)
+    store = _open_store(must_exist=True)
+    try:
+        report = build_report(store, name, run_id=run)
+    finally:
+        if store is not None:
+            store.close()
+    if csv_file is not None:
+        write_report_csv(report, csv_file)
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        report_tables(_console(), report)
+        if csv_file is not None:
+            _console().print(f"Wrote {len(report.recipients)} recipient(s) to {csv_file}")
+
+
+# Suppression list ----------------------------------------------------------
+
+
+@command("list", target=suppress_app)
+def suppress_list(as_json: JsonOpt = False) -> None:
+    """List suppressed addresses (expired entries are left out)."""
+    from mailcast.display import print_json
+
+    settings = _settings()
+    store = _open_store(must_exist=True)
+    entries = store.suppressions(now=settings.clock()) if store else []
+    if store:
+        store.close()
+    if as_json:
+        print_json([{"email": e.email, "reason": e.reason, "added_at": e.added_at, "expires_at": e.expires_at} for e in entries])
+        return
+    from rich.table import Table
+
+    table = Table()
+    for column in ("email", "reason", "added", "expires"):
+        table.add_column(column)
+    for e in entries:
+        table.add_row(e.email, e.reason, e.added_at[:16], (e.expires_at or "never")[:16])
+    _console().print(table if entries else "The suppression list is empty.")
+
+
+def _keys(addresses: list[str]) -> list[tuple[str, str]]:
+    from mailcast.campaign import check_address
+
+    problems, pairs = [], []
+    for address in addresses:
+        try:
+            check_address(address.strip())
+        except ValueError as exc:
+            problems.append(str(exc))
+        pairs.append((address.strip(), address.strip().lower()))
+    if problems:
+        raise UsageError("; ".join(problems), hint="Fix the addresses; nothing was changed.")
+    return pairs
+
+
+def _expiry(days: int | None) -> Any:
+    from datetime import timedelta
+
+    return _settings().clock() + timedelta(days=days) if days else None
+
+
+@command("add", target=suppress_app)
+def suppress_add(
+    addresses: Annotated[list[str], typer.Argument(help="Addresses to suppress.", metavar="ADDR...")],
+    reason: Annotated[str, typer.Option(help="Why (shown in lists and reports).")] = "blocked by hand",
+    days: Annotated[int | None, typer.Option(help="Expire after N days (default: never).", min=1)] = None,
+) -> None:
+    """Add addresses to the suppression list."""
+    pairs = _keys(addresses)
+    store = _open_store()
+    assert store is not None
+    with store:
+        count = store.suppress(pairs, reason=reason, now=_settings().clock(), expires_at=_expiry(days))
+    _console().print(f"Suppressed {count} address(es).")
+
+
+@command("remove", target=suppress_app)
+def suppress_remove(addresses: Annotated[list[str], typer.Argument(help="Addresses to take off the list.", metavar="ADDR...")]) -> None:
+    """Take addresses off the suppression list."""
+    store = _open_store(must_exist=True)
+    count = 0
+    if store is not None:
+        with store:
+            count = store.unsuppress(a.strip().lower() for a in addresses)
+    _console().print(f"Removed {count} address(es).")
+
+
+@command("import", target=suppress_app)
+def suppress_import(
+    csv_file: Annotated[Path, typer.Argument(help="A CSV file with an email column (or one address per line).", metavar="CSV")],
+    reason: Annotated[str, typer.Option(help="Why (shown in lists and reports).")] = "imported",
+    days: Annotated[int | None, typer.Option(help="Expire after N days (default: never).", min=1)] = None,
+) -> None:
+    """Import addresses into the suppression list from a CSV file."""
+    from mailcast.recipients import load_recipients
+
+    loaded = load_recipients(csv_file, "email", shown=str(csv_file), max_rows=1_000_000)
+    if loaded.errors:
+        from mailcast.errors import ProblemsError
+
+        raise ProblemsError(problems=loaded.errors)
+    store = _open_store()
+    assert store is not None
+    pairs = [(r.email, r.key) for r in loaded.rows]
+    with store:
+        count = store.suppress(pairs, reason=reason, now=_settings().clock(), expires_at=_expiry(days))
+    _console().print(f"Suppressed {count} address(es) from {csv_file}.")
+
+
+def main() -> None:
+    app()

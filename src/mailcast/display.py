@@ -1,0 +1,199 @@
+"""How results look: rich tables and progress at a terminal, plain lines under cron, JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from mailcast.errors import MailcastError, Problem, ProblemsError
+from mailcast.reports import CampaignReport, RunStatus, WarmupStatus
+from mailcast.state import Run
+from mailcast.transports import Delivery
+
+
+def make_console(stderr: bool = False) -> Console:
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def show_error(console: Console, error: MailcastError) -> None:
+    if isinstance(error, ProblemsError):
+        show_problems(console, error.problems, error.warnings)
+        return
+    console.print(f"[bold red]error:[/] {escape(error.message)}")
+    if error.hint:
+        console.print(escape(error.hint))
+
+
+def show_problems(console: Console, errors: Sequence[Problem], warnings: Sequence[Problem]) -> None:
+    """Every problem with its place; a table at a terminal, `file:line: message` lines otherwise."""
+    if console.is_terminal:
+        table = Table(title=None, show_lines=False)
+        table.add_column("", no_wrap=True)
+        table.add_column("where", no_wrap=True)
+        table.add_column("problem")
+        for kind, problems in (("[red]error[/]", errors), ("[yellow]warning[/]", warnings)):
+            for p in problems:
+                table.add_row(kind, escape(p.location), escape(p.message))
+        if errors or warnings:
+            console.print(table)
+    else:
+        for kind, problems in (("error", errors), ("warning", warnings)):
+            for p in problems:
+                where = f"{p.location}: " if p.location else ""
+                console.print(f"{kind}: {escape(where + p.message)}", soft_wrap=True)
+    console.print(f"{len(errors)} error(s), {len(warnings)} warning(s)")
+
+
+def show_message(console: Console, data: bytes, *, row: int) -> None:
+    message = message_from_bytes(data, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    console.rule(f"row {row}")
+    for name in ("From", "To", "Reply-To", "Subject", "Date", "Message-ID", "List-Unsubscribe", "List-Unsubscribe-Post"):
+        if message[name] is not None:
+            console.print(f"[bold]{name}:[/] {escape(str(message[name]))}", soft_wrap=True)
+    for name, value in message.items():
+        if name.lower().startswith("x-"):
+            console.print(f"[bold]{name}:[/] {escape(str(value))}", soft_wrap=True)
+    for part in message.walk():
+        if part.get_content_maintype() == "multipart":
+            continue
+        kind = part.get_content_type()
+        if part.get_content_disposition() == "attachment":
+            console.rule(f"attachment {part.get_filename()} ({kind})")
+            continue
+        console.rule(kind)
+        console.print(escape(str(part.get_content())), soft_wrap=True)
+
+
+def status_table(console: Console, rows: Sequence[RunStatus]) -> None:
+    if not rows:
+        console.print("No runs yet. Start one with: mailcast send CAMPAIGN")
+        return
+    table = Table()
+    for column in ("campaign", "run", "type", "status", "progress", "failed", "deferred", "skipped", "suppressed", "in doubt", "resumes"):
+        table.add_column(column, justify="right" if column in ("run", "failed", "deferred", "skipped", "suppressed", "in doubt") else "left")
+    for r in rows:
+        status = r.status + (f" ({r.reason})" if r.reason and r.status in ("paused", "failed", "scheduled") else "")
+        table.add_row(
+            escape(r.campaign), str(r.run or "-"), r.type, escape(status), f"{r.sent}/{r.total}", str(r.failed),
+            str(r.deferred), str(r.skipped), str(r.suppressed), str(r.in_doubt), (r.resume_at or "-")[:16].replace("T", " "),
+        )
+    console.print(table)
+
+
+def warmup_table(console: Console, rows: Sequence[WarmupStatus]) -> None:
+    if not rows:
+        console.print("No sender domain has sent yet.")
+        return
+    table = Table()
+    for column in ("domain", "level", "today's limit", "sent today", "remaining", "resets"):
+        table.add_column(column, justify="left" if column in ("domain", "resets") else "right")
+    for r in rows:
+        table.add_row(
+            r.domain, str(r.level or "off"), f"{r.limit:,}" if r.limit is not None else "no cap", f"{r.sent_today:,}",
+            f"{r.remaining:,}" if r.remaining is not None else "-", r.resets_at[:16].replace("T", " "),
+        )
+    console.print(table)
+
+
+def report_tables(console: Console, report: CampaignReport) -> None:
+    console.print(f"Campaign {escape(report.campaign)}, run {report.run}")
+    totals = Table(title="totals")
+    totals.add_column("status")
+    totals.add_column("recipients", justify="right")
+    for status, count in report.totals.items():
+        totals.add_row(status, str(count))
+    console.print(totals)
+    statuses = sorted({s for counts in report.by_domain.values() for s in counts})
+    domains = Table(title="by recipient domain")
+    domains.add_column("domain")
+    for status in statuses:
+        domains.add_column(status, justify="right")
+    for domain, counts in report.by_domain.items():
+        domains.add_row(escape(domain), *(str(counts.get(s, 0)) for s in statuses))
+    console.print(domains)
+    trouble = [r for r in report.recipients if r["status"] not in ("sent", "pending")]
+    if trouble:
+        table = Table(title="not sent")
+        for column in ("email", "status", "attempts", "last reply"):
+            table.add_column(column)
+        for r in trouble:
+            table.add_row(escape(r["email"]), r["status"], str(r["attempts"]), escape(r["last_reply"] or ""))
+        console.print(table)
+
+
+class TerminalProgress:
+    """A progress bar with sent, failed and deferred counts, rate and time left."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("sent {task.fields[sent]} · failed {task.fields[failed]} · deferred {task.fields[deferred]}"),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.task: Any = None
+        self.counts = {"sent": 0, "failed": 0, "deferred": 0}
+
+    def started(self, campaign: str, run: Run, total: int, done: int, to_send: int) -> None:
+        self.progress.start()
+        self.task = self.progress.add_task(f"{campaign} run {run.id}", total=to_send, rate="", **self.counts)
+
+    def delivered(self, email: str, delivery: Delivery) -> None:
+        self.counts[delivery.status] += 1
+        task = self.progress.tasks[0]
+        speed = task.speed
+        self.progress.update(self.task, advance=1, rate=f"{speed:.1f}/s" if speed else "", **self.counts)
+        if delivery.status != "sent":
+            self.progress.console.print(f"{delivery.status}: {escape(email)}: {escape(delivery.reply)}")
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+
+class LogProgress:
+    """Plain lines for cron and logs: a start line, each failure or deferral, a line every 10%."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.done = 0
+        self.total = 0
+        self.step = 1
+        self.counts = {"sent": 0, "failed": 0, "deferred": 0}
+
+    def started(self, campaign: str, run: Run, total: int, done: int, to_send: int) -> None:
+        self.total = to_send
+        self.step = max(to_send // 10, 1)
+        self.console.print(f"{campaign}: run {run.id}: {to_send} to send ({done} of {total} already done)", soft_wrap=True)
+
+    def delivered(self, email: str, delivery: Delivery) -> None:
+        self.done += 1
+        self.counts[delivery.status] += 1
+        if delivery.status != "sent":
+            self.console.print(f"{delivery.status}: {email}: {delivery.reply}", soft_wrap=True, markup=False)
+        if self.done % self.step == 0 or self.done == self.total:
+            c = self.counts
+            self.console.print(
+                f"progress: {self.done}/{self.total} (sent {c['sent']}, failed {c['failed']}, deferred {c['deferred']})"
+            )
+
+    def stop(self) -> None:
+        pass

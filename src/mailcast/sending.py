@@ -1,0 +1,517 @@
+"""The send loop: claim a recipient, compose, hand over, record; pause at the day's limit.
+
+`send_campaign` is what `mailcast send` and `mailcast run-due` call. The state store decides
+who is next (one durable transaction per claim, checked against the sender domain's
+allowance); N worker threads each own one persistent connection and only talk to the server.
+"""
+
+from __future__ import annotations
+
+import queue
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+from typing import Protocol
+
+from mailcast.campaign import Campaign, SmtpTransport
+from mailcast.checks import CheckReport, check_campaign
+from mailcast.compose import Composer
+from mailcast.errors import ExitCode, MailcastError, ProblemsError
+from mailcast.lock import CampaignLock
+from mailcast.message import HeaderInjectionError
+from mailcast.state import Claimed, NewRecipient, Run, StateStore
+from mailcast.templates import TemplateRenderError, TemplateSet, check_variables, load_templates
+from mailcast.transports import Connection, Delivery, open_connection
+from mailcast.warmup import Allowance, DayRecord, daily_allowance, local_day, next_midnight
+
+PAUSED_BY_HAND = "paused by hand"
+RETRY_DEFERRED_AFTER = timedelta(minutes=10)
+UNDELIVERED = ("failed", "skipped", "suppressed")
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    dry_run: bool = False
+    limit: int | None = None
+    resend_in_doubt: bool = False
+    again: bool = False
+    # run-due: the occurrence to start (scheduled/recurring), and whether deferred rows wait for their retry time
+    occurrence: datetime | None = None
+    only_due_retries: bool = False
+
+
+@dataclass
+class Settings:
+    """What the CLI reads from the environment once and hands to the core."""
+
+    clock: Callable[[], datetime]
+    zone: tzinfo
+    password: str | None = None
+    ssl_context: ssl.SSLContext | None = None
+    sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
+
+
+class SendProgress(Protocol):
+    def started(self, campaign: str, run: Run, total: int, done: int, to_send: int) -> None: ...
+    def delivered(self, email: str, delivery: Delivery) -> None: ...
+
+
+@dataclass
+class SendPlan:
+    campaign: Campaign
+    run: Run | None  # the unfinished run to continue; None when a new one starts
+    to_send: int
+    in_doubt: int
+    allowance: Allowance
+    used_today: int
+    destination: str
+    check: CheckReport | None = None
+    templates: TemplateSet | None = None
+    new_recipients: list[NewRecipient] = field(default_factory=list)
+    blocked: str | None = None  # why nothing will be sent now
+    blocked_code: ExitCode = ExitCode.OK
+    resume_at: datetime | None = None
+
+    @property
+    def remaining_today(self) -> int | None:
+        limit = self.allowance.limit
+        return None if limit is None else max(limit - self.used_today, 0)
+
+
+@dataclass
+class SendOutcome:
+    campaign: str
+    run: Run | None
+    counts: dict[str, int]
+    exit_code: ExitCode
+    summary: str
+    sent_now: int = 0
+    failed_now: int = 0
+    deferred_now: int = 0
+    in_doubt: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+
+def destination_of(campaign: Campaign) -> str:
+    transport = campaign.transport
+    if isinstance(transport, SmtpTransport):
+        return f"{transport.host}:{transport.effective_port} ({transport.security})"
+    return f"Maildir {campaign.resolve(transport.path)}"
+
+
+def allowance_today(store: StateStore | None, campaign: Campaign, now: datetime, zone: tzinfo) -> tuple[Allowance, int]:
+    """Today's allowance for the campaign's sender domain and how much of it is used."""
+    today = local_day(now, zone)
+    days = store.domain_days(campaign.sender_domain) if store else []
+    history = [DayRecord(d.day, d.sent, d.rejected) for d in days]
+    used = next((d.claimed for d in days if d.day == today), 0)
+    return daily_allowance(campaign.limits, history, today), used
+
+
+def send_campaign(
+    campaign: Campaign,
+    store: StateStore | None,
+    settings: Settings,
+    options: SendOptions,
+    *,
+    progress: SendProgress | None = None,
+    confirm: Callable[[SendPlan], bool] = lambda plan: True,
+) -> SendOutcome:
+    """Start or continue the campaign's run. `store` is None only for a dry run with no state file yet."""
+    if options.dry_run:
+        plan = plan_send(campaign, store, settings, options)
+        return _dry_run_outcome(plan)
+    assert store is not None
+    with CampaignLock(store.locks_folder, campaign.name):
+        plan = plan_send(campaign, store, settings, options)
+        if plan.blocked is not None:
+            return SendOutcome(
+                campaign.name,
+                plan.run,
+                store.counts(plan.run.id) if plan.run else {},
+                plan.blocked_code,
+                plan.blocked,
+            )
+        if not confirm(plan):
+            return SendOutcome(campaign.name, plan.run, {}, ExitCode.OK, "Nothing sent: not confirmed.")
+        return _execute(plan, store, settings, options, progress)
+
+
+def plan_send(campaign: Campaign, store: StateStore | None, settings: Settings, options: SendOptions) -> SendPlan:
+    """Decide what a send would do now, without changing anything."""
+    now = settings.clock()
+    allowance, used = allowance_today(store, campaign, now, settings.zone)
+    latest = store.latest_run(campaign.name) if store else None
+    plan = SendPlan(campaign, None, 0, 0, allowance, used, destination_of(campaign))
+
+    if latest is not None and not latest.finished and not options.again:
+        plan.run = latest
+        if latest.status == "paused" and latest.reason == PAUSED_BY_HAND:
+            plan.blocked = f"Run {latest.id} of {campaign.name} is paused by hand; nothing sent."
+            plan.blocked_code = ExitCode.TEMPFAIL
+            plan.blocked += f" Resume it with: mailcast resume {campaign.path}"
+            return plan
+        assert store is not None
+        templates, problems = load_templates(campaign)
+        columns = list(store.columns(latest.id))
+        if templates is not None:
+            errors, _ = check_variables(templates, columns, csv_file=campaign.recipients)
+            problems.extend(errors)
+        if problems or templates is None:
+            raise ProblemsError(problems=problems)
+        plan.templates = templates
+        counts = store.counts(latest.id)
+        plan.in_doubt = counts["sending"]
+        plan.to_send = counts["pending"] + counts["deferred"] + (counts["sending"] if options.resend_in_doubt else 0)
+    else:
+        if latest is not None and latest.finished and not options.again:
+            plan.run = latest
+            plan.blocked = (
+                f"Run {latest.id} of {campaign.name} is already {latest.status}; nothing sent. "
+                "To send the campaign again to everyone, use --again."
+            )
+            return plan
+        report = check_campaign(campaign)
+        if not report.ok:
+            raise ProblemsError(problems=report.errors, warnings=report.warnings)
+        plan.check = report
+        plan.templates = report.templates
+        suppressed = store.suppressed_keys(now=now) if store else {}
+        new = plan.new_recipients
+        for recipient in report.sendable:
+            reason = suppressed.get(recipient.key)
+            status, reply = ("suppressed", f"suppressed: {reason}") if reason else ("pending", None)
+            new.append(NewRecipient(recipient.row, recipient.email, recipient.key, recipient.values, status, reply))
+        for row, email, why in report.skipped:
+            new.append(NewRecipient(row, email, f"skipped:{row}", {}, "skipped", why))
+        plan.to_send = sum(1 for r in new if r.status == "pending")
+
+    remaining = plan.remaining_today
+    if remaining == 0 and plan.to_send:
+        resume = next_midnight(now, settings.zone)
+        plan.resume_at = resume
+        plan.blocked = (
+            f"The daily limit of {allowance.limit} for {campaign.sender_domain} is used up; "
+            f"{plan.to_send} recipients wait until {resume.astimezone(settings.zone):%Y-%m-%d %H:%M}."
+        )
+        plan.blocked_code = ExitCode.TEMPFAIL
+        if store is not None and plan.run is not None and not options.dry_run:
+            store.set_run_status(plan.run.id, "paused", now=now, reason=_limit_reason(plan), resume_at=resume)
+    return plan
+
+
+def _limit_reason(plan: SendPlan) -> str:
+    return f"daily limit of {plan.allowance.limit} for {plan.campaign.sender_domain} reached"
+
+
+def _dry_run_outcome(plan: SendPlan) -> SendOutcome:
+    remaining = plan.remaining_today
+    would = plan.to_send if remaining is None else min(plan.to_send, remaining)
+    parts = [f"Dry run: would send {would} message(s) to {plan.destination}"]
+    if would < plan.to_send:
+        parts.append(f"{plan.to_send - would} wait for the next day's allowance")
+    if plan.check is not None:
+        skipped = len(plan.check.skipped)
+        suppressed = sum(1 for r in plan.new_recipients if r.status == "suppressed")
+        if skipped:
+            parts.append(f"{skipped} skipped")
+        if suppressed:
+            parts.append(f"{suppressed} suppressed")
+    if plan.in_doubt:
+        parts.append(f"{plan.in_doubt} in doubt")
+    if plan.blocked:
+        parts.append(plan.blocked)
+    return SendOutcome(plan.campaign.name, plan.run, {}, ExitCode.OK, "; ".join(parts) + ".", dry_run=True)
+
+
+@dataclass
+class _Job:
+    claimed: Claimed
+    message_id: str
+    data: bytes
+
+
+def _execute(
+    plan: SendPlan, store: StateStore, settings: Settings, options: SendOptions, progress: SendProgress | None
+) -> SendOutcome:
+    campaign = plan.campaign
+    assert plan.templates is not None
+    composer = Composer(campaign, plan.templates)
+    transport = campaign.transport
+    workers = transport.connections if isinstance(transport, SmtpTransport) else 1
+    connections: list[Connection] = []
+    try:
+        for _ in range(workers):
+            connections.append(
+                open_connection(
+                    transport,
+                    folder=campaign.folder,
+                    password=settings.password,
+                    ssl_context=settings.ssl_context,
+                    sleep=settings.sleep,
+                )
+            )
+    except BaseException:
+        for connection in connections:
+            connection.close()
+        if plan.run is not None:
+            store.set_run_status(plan.run.id, "failed", now=settings.clock(), reason="could not connect or log in")
+        raise
+
+    now = settings.clock()
+    store.remember_limits(campaign.sender_domain, campaign.limits.model_dump(), now=now)
+    run = plan.run
+    if run is None:
+        run = store.create_run(
+            campaign=campaign.name,
+            campaign_file=str(campaign.path),
+            type=campaign.kind if options.occurrence is not None else "batch",
+            occurrence=options.occurrence,
+            sender_domain=campaign.sender_domain,
+            now=now,
+            recipients=plan.new_recipients,
+        )
+    else:
+        store.set_run_status(run.id, "sending", now=now)
+        run = store.get_run(run.id)
+        store.requeue(run.id, statuses=("deferred",), due_by=now if options.only_due_retries else None)
+        if options.resend_in_doubt:
+            store.requeue(run.id, statuses=("sending",))
+    in_doubt_before = [o.email for o in store.in_doubt(run.id)]
+
+    counts = store.counts(run.id)
+    if progress is not None:
+        done = counts["sent"] + counts["failed"] + counts["skipped"] + counts["suppressed"]
+        progress.started(campaign.name, run, sum(counts.values()), done, counts["pending"])
+
+    jobs: queue.Queue[_Job | None] = queue.Queue()
+    results: queue.Queue[tuple[_Job, Delivery | BaseException]] = queue.Queue()
+    threads = [
+        threading.Thread(target=_work, args=(c, campaign.sender_address, jobs, results), daemon=True)
+        for c in connections
+    ]
+    for thread in threads:
+        thread.start()
+
+    tally = {"sent": 0, "failed": 0, "deferred": 0}
+    stop: str | None = None
+    error: BaseException | None = None
+    in_flight = 0
+    started = 0
+    began = settings.monotonic()
+    rate = campaign.limits.rate
+    try:
+        while True:
+            while stop is None and in_flight < workers:
+                if options.limit is not None and started >= options.limit:
+                    stop = "limit-option"
+                    break
+                if rate:
+                    wait = began + started / rate - settings.monotonic()
+                    if wait > 0:
+                        settings.sleep(wait)
+                moment = settings.clock()
+                claimed = store.claim(
+                    run, day=local_day(moment, settings.zone), limit=plan.allowance.limit, now=moment
+                )
+                if isinstance(claimed, str):
+                    stop = claimed
+                    break
+                started += 1
+                try:
+                    composed = composer.compose(
+                        values=claimed.values, email=claimed.email, run_token=run.token, key=claimed.key, date=moment
+                    )
+                except (TemplateRenderError, HeaderInjectionError) as exc:
+                    store.record(
+                        run, claimed.key, status="failed", reply=f"not sent: {exc.message}", message_id="",
+                        day=local_day(moment, settings.zone), now=moment, counted=False,
+                    )
+                    tally["failed"] += 1
+                    continue
+                jobs.put(_Job(claimed, composed.message_id, composed.data))
+                in_flight += 1
+            if in_flight == 0:
+                break
+            job, result = results.get()
+            in_flight -= 1
+            moment = settings.clock()
+            day = local_day(moment, settings.zone)
+            if isinstance(result, BaseException):
+                store.release_claim(run, job.claimed.key, day=day)
+                if error is None:
+                    error = result
+                stop = stop or "error"
+                continue
+            _record(store, run, job, result, moment, day)
+            tally[result.status] += 1
+            if progress is not None:
+                progress.delivered(job.claimed.email, result)
+    except KeyboardInterrupt:
+        stop = "interrupted"
+        while in_flight:
+            job, result = results.get()
+            in_flight -= 1
+            moment = settings.clock()
+            if isinstance(result, BaseException):
+                store.release_claim(run, job.claimed.key, day=local_day(moment, settings.zone))
+            else:
+                _record(store, run, job, result, moment, local_day(moment, settings.zone))
+                tally[result.status] += 1
+    finally:
+        for _ in threads:
+            jobs.put(None)
+        for thread in threads:
+            thread.join(timeout=60)
+
+    outcome = _settle(plan, store, run, settings, stop, tally, in_doubt_before)
+    if error is not None:
+        if isinstance(error, MailcastError):
+            store.set_run_status(run.id, "failed", now=settings.clock(), reason=error.message)
+            raise error
+        raise error
+    return outcome
+
+
+def _work(connection: Connection, sender: str, jobs: queue.Queue[_Job | None], results: queue.Queue[tuple[_Job, Delivery | BaseException]]) -> None:
+    try:
+        while True:
+            job = jobs.get()
+            if job is None:
+                return
+            try:
+                results.put((job, connection.send(sender, job.claimed.email, job.data)))
+            except BaseException as exc:  # handed to the main thread, which stops the run
+                results.put((job, exc))
+    finally:
+        connection.close()
+
+
+def _record(store: StateStore, run: Run, job: _Job, delivery: Delivery, moment: datetime, day: object) -> None:
+    retry_at = moment + RETRY_DEFERRED_AFTER if delivery.status == "deferred" else None
+    store.record(
+        run,
+        job.claimed.key,
+        status=delivery.status,
+        reply=delivery.reply,
+        message_id=job.message_id,
+        day=day,  # type: ignore[arg-type]
+        now=moment,
+        retry_at=retry_at,
+        suppress_reason=f"bounced: {delivery.reply}" if delivery.suppress else None,
+        email=job.claimed.email,
+    )
+
+
+def _settle(
+    plan: SendPlan,
+    store: StateStore,
+    run: Run,
+    settings: Settings,
+    stop: str | None,
+    tally: dict[str, int],
+    in_doubt_before: list[str],
+) -> SendOutcome:
+    """Give the run its status after this pass, and the exit code SPEC's table asks for."""
+    now = settings.clock()
+    counts = store.counts(run.id)
+    current = store.get_run(run.id)
+    undelivered = sum(counts[s] for s in UNDELIVERED)
+    status, reason, resume_at = "paused", None, None
+    code = ExitCode.TEMPFAIL
+    if current.status == "cancelled":
+        status, reason, code = "cancelled", current.reason, ExitCode.UNDELIVERED
+    elif current.status == "paused" and current.reason == PAUSED_BY_HAND:
+        reason = PAUSED_BY_HAND
+    elif stop == "limit":
+        reason, resume_at = _limit_reason(plan), next_midnight(now, settings.zone)
+    elif stop == "error":
+        status, reason = "failed", "stopped by an error"
+    elif counts["pending"]:
+        reason = "stopped after --limit" if stop == "limit-option" else "interrupted"
+    elif counts["deferred"]:
+        reason, resume_at = f"{counts['deferred']} deferred after temporary failures", store.next_retry(run.id)
+    elif counts["sending"]:
+        reason = f"{counts['sending']} in doubt: check whether they arrived, then send again with --resend-in-doubt"
+    else:
+        status = "completed"
+        code = ExitCode.UNDELIVERED if undelivered else ExitCode.OK
+    store.set_run_status(run.id, status, now=now, reason=reason, resume_at=resume_at)
+    run = store.get_run(run.id)
+
+    parts = [f"{tally['sent']} sent"]
+    if tally["failed"]:
+        parts.append(f"{tally['failed']} failed")
+    if tally["deferred"]:
+        parts.append(f"{tally['deferred']} deferred")
+    summary = f"Run {run.id} of {plan.campaign.name}: {', '.join(parts)} now; {counts['sent']} of {sum(counts.values())} sent in all."
+    if status == "completed":
+        summary += " Completed."
+        if undelivered:
+            summary += f" Not delivered: {counts['failed']} failed, {counts['skipped']} skipped, {counts['suppressed']} suppressed (mailcast report shows who and why)."
+    else:
+        left = counts["pending"] + counts["deferred"] + counts["sending"]
+        summary += f" {status.capitalize()}: {reason}."
+        if resume_at is not None:
+            summary += f" {left} left; they go from {resume_at.astimezone(settings.zone):%Y-%m-%d %H:%M} on (send again or run-due)."
+        elif status == "paused" and reason != PAUSED_BY_HAND:
+            summary += f" {left} left."
+    return SendOutcome(
+        plan.campaign.name,
+        run,
+        counts,
+        code,
+        summary,
+        sent_now=tally["sent"],
+        failed_now=tally["failed"],
+        deferred_now=tally["deferred"],
+        in_doubt=in_doubt_before,
+    )
+
+
+MAX_TEST_ADDRESSES = 20
+
+
+def send_test(
+    campaign: Campaign, settings: Settings, *, to: list[str], row: int | None = None
+) -> list[tuple[str, Delivery]]:
+    """Send one row's message to a few test addresses; nothing is recorded as campaign progress."""
+    from mailcast.campaign import check_address
+    from mailcast.errors import UsageError
+    from mailcast.preview import PREVIEW_TOKEN, checked_composer, pick_recipient
+
+    if not 1 <= len(to) <= MAX_TEST_ADDRESSES:
+        raise UsageError(
+            f"give between 1 and {MAX_TEST_ADDRESSES} test addresses (got {len(to)})",
+            hint="Use --to once per address.",
+        )
+    problems = []
+    for address in to:
+        try:
+            check_address(address)
+        except ValueError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise UsageError("; ".join(problems), hint="Fix the --to addresses.")
+    now = settings.clock()
+    report, composer = checked_composer(campaign)
+    recipient = pick_recipient(report, row=row, email=None)
+    connection = open_connection(
+        campaign.transport, folder=campaign.folder, password=settings.password,
+        ssl_context=settings.ssl_context, sleep=settings.sleep,
+    )
+    results = []
+    try:
+        for address in to:
+            composed = composer.compose(
+                values=recipient.values, email=recipient.email, run_token=f"{PREVIEW_TOKEN}:{address}",
+                key=recipient.key, date=now, to=address,
+            )
+            results.append((address, connection.send(campaign.sender_address, address, composed.data)))
+    finally:
+        connection.close()
+    return results

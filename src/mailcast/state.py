@@ -1,0 +1,513 @@
+"""The SQLite state file: runs, their recipients, sender-domain days and the suppression list.
+
+Every change of state is one transaction. Claims (a recipient moving to `sending`) are
+committed with a full sync before the message is handed over, so a crash at any moment
+leaves each recipient either untouched, in doubt, or finished, never sent twice unknowingly.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from mailcast.errors import StateError
+
+SCHEMA_VERSION = 1
+RECIPIENT_STATUSES = ("pending", "sending", "sent", "deferred", "failed", "skipped", "suppressed")
+UNFINISHED = ("pending", "sending", "deferred")
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    campaign TEXT NOT NULL,
+    campaign_file TEXT NOT NULL,
+    type TEXT NOT NULL,
+    occurrence TEXT,
+    token TEXT NOT NULL,
+    sender_domain TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    resume_at TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX runs_campaign ON runs (campaign, id);
+CREATE TABLE recipients (
+    run_id INTEGER NOT NULL REFERENCES runs (id),
+    row INTEGER NOT NULL,
+    email TEXT NOT NULL,
+    key TEXT NOT NULL,
+    vars TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_reply TEXT,
+    sent_at TEXT,
+    message_id TEXT,
+    retry_at TEXT,
+    PRIMARY KEY (run_id, key)
+);
+CREATE INDEX recipients_todo ON recipients (run_id, status, row);
+CREATE TABLE domain_days (
+    domain TEXT NOT NULL,
+    day TEXT NOT NULL,
+    claimed INTEGER NOT NULL DEFAULT 0,
+    sent INTEGER NOT NULL DEFAULT 0,
+    rejected INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (domain, day)
+);
+CREATE TABLE sender_domains (
+    domain TEXT PRIMARY KEY,
+    limits TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE suppressions (
+    key TEXT PRIMARY KEY,
+    email TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    added_at TEXT NOT NULL,
+    expires_at TEXT
+);
+"""
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    campaign: str
+    campaign_file: str
+    type: str
+    occurrence: datetime | None
+    token: str
+    sender_domain: str
+    status: str
+    reason: str | None
+    resume_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("completed", "cancelled")
+
+
+@dataclass(frozen=True)
+class NewRecipient:
+    row: int
+    email: str
+    key: str
+    values: dict[str, str]
+    status: str = "pending"
+    reply: str | None = None
+
+
+@dataclass(frozen=True)
+class Claimed:
+    row: int
+    email: str
+    key: str
+    values: dict[str, str]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class RecipientOutcome:
+    row: int
+    email: str
+    status: str
+    attempts: int
+    last_reply: str | None
+    sent_at: str | None
+    message_id: str | None
+
+
+@dataclass(frozen=True)
+class DomainDay:
+    domain: str
+    day: date
+    claimed: int
+    sent: int
+    rejected: int
+
+
+@dataclass(frozen=True)
+class Suppression:
+    email: str
+    key: str
+    reason: str
+    added_at: str
+    expires_at: str | None
+
+
+def _iso(moment: datetime | None) -> str | None:
+    """Times are stored in UTC so that they compare correctly as text."""
+    return moment.astimezone(timezone.utc).isoformat() if moment is not None else None
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+class StateStore:
+    """The state file. Open with `StateStore(path)`; close with `close()` or a `with` block."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._prepare()
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from None
+        except OSError as exc:
+            raise StateError(
+                f"cannot open the state file {path}: {exc.strerror or exc}",
+                hint="Check the path and its permissions, or choose another with --state or MAILCAST_STATE.",
+            ) from None
+
+    @property
+    def locks_folder(self) -> Path:
+        return self.path.parent / f"{self.path.name}.locks"
+
+    def _damaged(self, exc: BaseException) -> StateError:
+        return StateError(
+            f"the state file {self.path} cannot be read: {exc}",
+            hint="It is damaged or not a mailcast state file. Restore it from a backup, "
+            "or point --state / MAILCAST_STATE at another file (a new one starts empty).",
+        )
+
+    def _prepare(self) -> None:
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not tables:
+            with self.transaction():
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            return
+        if "meta" not in tables:
+            raise StateError(
+                f"{self.path} is an SQLite file but not a mailcast state file",
+                hint="Point --state / MAILCAST_STATE at a mailcast state file, or at a new path to start one.",
+            )
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise StateError(
+                f"the state file {self.path} was written by a newer mailcast (schema {version}; this one reads {SCHEMA_VERSION})",
+                hint="Upgrade mailcast (pip install -U mailcast) before using this state file.",
+            )
+        if version < 1:
+            raise self._damaged(ValueError("no schema version"))
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """One transaction; `durable` syncs it to disk before returning (used before mail leaves)."""
+        try:
+            self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from None
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                raise self._damaged(exc) from None
+
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        try:
+            return self._db.execute(sql, tuple(params)).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from None
+
+    # Runs -----------------------------------------------------------------
+
+    def _run(self, row: sqlite3.Row) -> Run:
+        return Run(
+            id=row["id"],
+            campaign=row["campaign"],
+            campaign_file=row["campaign_file"],
+            type=row["type"],
+            occurrence=_time(row["occurrence"]),
+            token=row["token"],
+            sender_domain=row["sender_domain"],
+            status=row["status"],
+            reason=row["reason"],
+            resume_at=_time(row["resume_at"]),
+            created_at=datetime.fromisoformat(row["created_at"]),
+            updated_at=datetime.fromisoformat(row["updated_at"]),
+        )
+
+    def runs(self, campaign: str | None = None) -> list[Run]:
+        if campaign is None:
+            rows = self._query("SELECT * FROM runs ORDER BY campaign, id")
+        else:
+            rows = self._query("SELECT * FROM runs WHERE campaign = ? ORDER BY id", (campaign,))
+        return [self._run(r) for r in rows]
+
+    def latest_run(self, campaign: str) -> Run | None:
+        rows = self._query("SELECT * FROM runs WHERE campaign = ? ORDER BY id DESC LIMIT 1", (campaign,))
+        return self._run(rows[0]) if rows else None
+
+    def get_run(self, run_id: int) -> Run:
+        return self._run(self._query("SELECT * FROM runs WHERE id = ?", (run_id,))[0])
+
+    def latest_occurrence(self, campaign: str) -> datetime | None:
+        rows = self._query(
+            "SELECT occurrence FROM runs WHERE campaign = ? AND occurrence IS NOT NULL ORDER BY id DESC LIMIT 1",
+            (campaign,),
+        )
+        return _time(rows[0][0]) if rows else None
+
+    def create_run(
+        self,
+        *,
+        campaign: str,
+        campaign_file: str,
+        type: str,
+        occurrence: datetime | None,
+        sender_domain: str,
+        now: datetime,
+        recipients: Iterable[NewRecipient],
+    ) -> Run:
+        """Record a new run and the snapshot of its recipients, in one transaction."""
+        with self.transaction(durable=True) as db:
+            cursor = db.execute(
+                "INSERT INTO runs (campaign, campaign_file, type, occurrence, token, sender_domain, status,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'sending', ?, ?)",
+                (campaign, campaign_file, type, _iso(occurrence), secrets.token_hex(8), sender_domain, _iso(now), _iso(now)),
+            )
+            run_id = cursor.lastrowid
+            db.executemany(
+                "INSERT INTO recipients (run_id, row, email, key, vars, status, last_reply) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    (run_id, r.row, r.email, r.key, json.dumps(r.values, ensure_ascii=False), r.status, r.reply)
+                    for r in recipients
+                ),
+            )
+        assert run_id is not None
+        return self.get_run(run_id)
+
+    def set_run_status(
+        self, run_id: int, status: str, *, now: datetime, reason: str | None = None, resume_at: datetime | None = None
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE runs SET status = ?, reason = ?, resume_at = ?, updated_at = ? WHERE id = ?",
+                (status, reason, _iso(resume_at), _iso(now), run_id),
+            )
+
+    def counts(self, run_id: int) -> dict[str, int]:
+        counts = dict.fromkeys(RECIPIENT_STATUSES, 0)
+        for row in self._query("SELECT status, COUNT(*) FROM recipients WHERE run_id = ? GROUP BY status", (run_id,)):
+            counts[row[0]] = row[1]
+        return counts
+
+    def next_retry(self, run_id: int) -> datetime | None:
+        rows = self._query("SELECT MIN(retry_at) FROM recipients WHERE run_id = ? AND status = 'deferred'", (run_id,))
+        return _time(rows[0][0]) if rows else None
+
+    def requeue(self, run_id: int, *, statuses: tuple[str, ...], due_by: datetime | None = None) -> int:
+        """Put recipients in these statuses back to pending (deferred ones only when their retry time has come)."""
+        marks = ",".join("?" * len(statuses))
+        sql = f"UPDATE recipients SET status = 'pending' WHERE run_id = ? AND status IN ({marks})"
+        params: list[Any] = [run_id, *statuses]
+        if due_by is not None:
+            sql += " AND (retry_at IS NULL OR retry_at <= ?)"
+            params.append(_iso(due_by))
+        with self.transaction() as db:
+            return db.execute(sql, params).rowcount
+
+    def claim(self, run: Run, *, day: date, limit: int | None, now: datetime) -> Claimed | str:
+        """Claim the next pending recipient for sending, or say why not.
+
+        One durable transaction checks the run's status, the suppression list and the sender
+        domain's allowance for the day, and marks the recipient `sending`. Returns the claimed
+        recipient, or one of "done", "limit", or the run's status when it was paused or cancelled.
+        """
+        with self.transaction(durable=True) as db:
+            status = db.execute("SELECT status FROM runs WHERE id = ?", (run.id,)).fetchone()[0]
+            if status in ("paused", "cancelled"):
+                return status
+            while True:
+                row = db.execute(
+                    "SELECT row, email, key, vars, attempts FROM recipients"
+                    " WHERE run_id = ? AND status = 'pending' ORDER BY row LIMIT 1",
+                    (run.id,),
+                ).fetchone()
+                if row is None:
+                    return "done"
+                suppressed = db.execute(
+                    "SELECT reason FROM suppressions WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)",
+                    (row["key"], _iso(now)),
+                ).fetchone()
+                if suppressed is None:
+                    break
+                db.execute(
+                    "UPDATE recipients SET status = 'suppressed', last_reply = ? WHERE run_id = ? AND key = ?",
+                    (f"suppressed: {suppressed[0]}", run.id, row["key"]),
+                )
+            day_text = day.isoformat()
+            db.execute(
+                "INSERT OR IGNORE INTO domain_days (domain, day) VALUES (?, ?)", (run.sender_domain, day_text)
+            )
+            claimed = db.execute(
+                "SELECT claimed FROM domain_days WHERE domain = ? AND day = ?", (run.sender_domain, day_text)
+            ).fetchone()[0]
+            if limit is not None and claimed >= limit:
+                return "limit"
+            db.execute(
+                "UPDATE domain_days SET claimed = claimed + 1 WHERE domain = ? AND day = ?",
+                (run.sender_domain, day_text),
+            )
+            db.execute(
+                "UPDATE recipients SET status = 'sending', attempts = attempts + 1 WHERE run_id = ? AND key = ?",
+                (run.id, row["key"]),
+            )
+        return Claimed(
+            row=row["row"], email=row["email"], key=row["key"], values=json.loads(row["vars"]), attempts=row["attempts"] + 1
+        )
+
+    def record(
+        self,
+        run: Run,
+        key: str,
+        *,
+        status: str,
+        reply: str,
+        message_id: str,
+        day: date,
+        now: datetime,
+        retry_at: datetime | None = None,
+        suppress_reason: str | None = None,
+        email: str = "",
+        counted: bool = True,
+    ) -> None:
+        """Record what became of a claimed recipient, and count it on the domain's day.
+
+        `counted=False` is for a message that never reached a server (it could not be built):
+        its share of the day's allowance is given back.
+        """
+        column = {"sent": "sent", "failed": "rejected"}.get(status) if counted else None
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE recipients SET status = ?, last_reply = ?, message_id = ?, retry_at = ?,"
+                " sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END WHERE run_id = ? AND key = ?",
+                (status, reply, message_id, _iso(retry_at), status, _iso(now), run.id, key),
+            )
+            if column:
+                db.execute(
+                    f"UPDATE domain_days SET {column} = {column} + 1 WHERE domain = ? AND day = ?",
+                    (run.sender_domain, day.isoformat()),
+                )
+            else:  # not sent after all: give the day's allowance back
+                db.execute(
+                    "UPDATE domain_days SET claimed = MAX(claimed - 1, 0) WHERE domain = ? AND day = ?",
+                    (run.sender_domain, day.isoformat()),
+                )
+            if suppress_reason:
+                db.execute(
+                    "INSERT OR REPLACE INTO suppressions (key, email, reason, added_at, expires_at) VALUES (?, ?, ?, ?, NULL)",
+                    (key, email or key, suppress_reason, _iso(now)),
+                )
+
+    def release_claim(self, run: Run, key: str, *, day: date) -> None:
+        """Undo a claim whose message never left (the run stopped first): pending again, allowance back."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE recipients SET status = 'pending', attempts = MAX(attempts - 1, 0) WHERE run_id = ? AND key = ?",
+                (run.id, key),
+            )
+            db.execute(
+                "UPDATE domain_days SET claimed = MAX(claimed - 1, 0) WHERE domain = ? AND day = ?",
+                (run.sender_domain, day.isoformat()),
+            )
+
+    def columns(self, run_id: int) -> list[str]:
+        """The CSV columns recorded in the run's snapshot."""
+        rows = self._query("SELECT vars FROM recipients WHERE run_id = ? AND vars != '{}' LIMIT 1", (run_id,))
+        return list(json.loads(rows[0][0])) if rows else []
+
+    def outcomes(self, run_id: int) -> list[RecipientOutcome]:
+        rows = self._query(
+            "SELECT row, email, status, attempts, last_reply, sent_at, message_id FROM recipients WHERE run_id = ? ORDER BY row",
+            (run_id,),
+        )
+        return [RecipientOutcome(*tuple(r)) for r in rows]
+
+    def in_doubt(self, run_id: int) -> list[RecipientOutcome]:
+        return [o for o in self.outcomes(run_id) if o.status == "sending"]
+
+    # Sender domains --------------------------------------------------------
+
+    def domain_days(self, domain: str | None = None) -> list[DomainDay]:
+        if domain is None:
+            rows = self._query("SELECT * FROM domain_days ORDER BY domain, day")
+        else:
+            rows = self._query("SELECT * FROM domain_days WHERE domain = ? ORDER BY day", (domain,))
+        return [
+            DomainDay(r["domain"], date.fromisoformat(r["day"]), r["claimed"], r["sent"], r["rejected"]) for r in rows
+        ]
+
+    def remember_limits(self, domain: str, limits: dict[str, Any], *, now: datetime) -> None:
+        """Keep the limits a campaign last sent this domain with, for `mailcast warmup`."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO sender_domains (domain, limits, updated_at) VALUES (?, ?, ?)",
+                (domain, json.dumps(limits), _iso(now)),
+            )
+
+    def sender_domains(self) -> dict[str, dict[str, Any]]:
+        """Each sender domain with the limits it last sent with."""
+        rows = self._query("SELECT domain, limits FROM sender_domains ORDER BY domain")
+        return {r[0]: json.loads(r[1]) for r in rows}
+
+    # Suppression list ------------------------------------------------------
+
+    def suppress(self, entries: Iterable[tuple[str, str]], *, reason: str, now: datetime, expires_at: datetime | None) -> int:
+        """Add (email, key) pairs; an existing entry is replaced. Returns how many were written."""
+        with self.transaction() as db:
+            cursor = db.executemany(
+                "INSERT OR REPLACE INTO suppressions (key, email, reason, added_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+                ((key, email, reason, _iso(now), _iso(expires_at)) for email, key in entries),
+            )
+            return cursor.rowcount
+
+    def unsuppress(self, keys: Iterable[str]) -> int:
+        with self.transaction() as db:
+            return db.executemany("DELETE FROM suppressions WHERE key = ?", ((k,) for k in keys)).rowcount
+
+    def suppressions(self, *, now: datetime) -> list[Suppression]:
+        rows = self._query(
+            "SELECT email, key, reason, added_at, expires_at FROM suppressions"
+            " WHERE expires_at IS NULL OR expires_at > ? ORDER BY email",
+            (_iso(now),),
+        )
+        return [Suppression(*tuple(r)) for r in rows]
+
+    def suppressed_keys(self, *, now: datetime) -> dict[str, str]:
+        return {s.key: s.reason for s in self.suppressions(now=now)}

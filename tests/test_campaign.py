@@ -1,0 +1,141 @@
+"""The campaign file: every key validated, every problem located, all at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mailcast.campaign import SmtpTransport, load_campaign
+from mailcast.errors import ExitCode, ProblemsError
+
+GOOD = """\
+from: "Acme News <news@example.com>"
+subject: "Hi {{ first_name }}"
+template:
+  html: body.html
+recipients: recipients.csv
+"""
+
+
+def write(folder: Path, yaml_text: str) -> Path:
+    (folder / "body.html").write_text("<p>Hi {{ first_name }}</p>", encoding="utf-8")
+    (folder / "recipients.csv").write_text("email,first_name\na@example.com,A\n", encoding="utf-8")
+    path = folder / "news.yaml"
+    path.write_text(yaml_text, encoding="utf-8")
+    return path
+
+
+def problems(path: Path) -> list[str]:
+    with pytest.raises(ProblemsError) as caught:
+        load_campaign(path)
+    assert caught.value.exit_code == ExitCode.CONFIG
+    return [f"{p.line}|{p.key}|{p.message}" for p in caught.value.problems]
+
+
+def test_minimal_campaign_gets_safe_defaults(tmp_path: Path) -> None:
+    campaign = load_campaign(write(tmp_path, GOOD))
+    assert campaign.name == "news"  # the file's stem
+    assert campaign.sender_domain == "example.com"
+    assert campaign.validation == "strict"
+    assert campaign.transport.type == "maildir"  # nothing leaves the machine by default
+    assert campaign.limits.warmup == "standard"
+    assert campaign.kind == "batch"
+
+
+def test_every_key_of_the_spec_is_accepted(tmp_path: Path) -> None:
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "guide.pdf").write_bytes(b"%PDF-1.4")
+    (tmp_path / "dkim.key").write_text("key", encoding="utf-8")
+    text = GOOD + """\
+name: spring-news
+reply_to: [support@example.com, help@example.org]
+email_column: email
+validation: permissive
+headers: {X-Campaign: spring}
+tags: {campaign: spring-2026}
+attachments: [files/guide.pdf]
+unsubscribe:
+  url: "https://example.com/u?e={{ email | urlencode }}"
+  mailto: unsubscribe@example.com
+  footer: zh-hant
+ad_marker: before
+schedule:
+  start: "2026-12-01 09:00"
+  cron: "0 9 * * MON"
+  timezone: Europe/Berlin
+dkim: {domain: example.com, selector: s2026, private_key_file: dkim.key}
+limits: {daily: 2000, warmup: [500, 1000], rate: 20}
+transport:
+  type: smtp
+  host: smtp.example.com
+  port: 587
+  security: starttls
+  username: news@example.com
+  password_env: MAILCAST_SMTP_PASSWORD
+  connections: 4
+"""
+    campaign = load_campaign(write(tmp_path, text))
+    assert campaign.name == "spring-news"
+    assert campaign.kind == "recurring"
+    assert campaign.reply_to_list == ["support@example.com", "help@example.org"]
+    assert isinstance(campaign.transport, SmtpTransport)
+    assert campaign.transport.connections == 4
+    assert campaign.limits.warmup == [500, 1000]
+
+
+def test_unquoted_off_means_warmup_off(tmp_path: Path) -> None:
+    campaign = load_campaign(write(tmp_path, GOOD + "limits: {warmup: off}\n"))
+    assert campaign.limits.warmup == "off"
+
+
+def test_all_problems_at_once_with_key_and_line(tmp_path: Path) -> None:
+    text = GOOD + "colour: red\nlimits:\n  daily: 0\ntransport:\n  type: smtp\n  host: h\n  password: hunter2\n"
+    found = problems(write(tmp_path, text))
+    assert any(f.startswith("6|colour|unknown key colour") for f in found), found
+    assert any(f.startswith("8|limits.daily|") for f in found), found
+    assert any(f.startswith("12|transport.password|") and "password_env" in f for f in found), found
+    assert all("hunter2" not in f for f in found)
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    found = problems(write(tmp_path, GOOD + "headers: {X-A: [unclosed\n"))
+    assert found[0].startswith("6|") or found[0].startswith("7|"), found
+    assert "YAML error" in found[0]
+
+
+def test_wrong_types_and_values(tmp_path: Path) -> None:
+    text = GOOD.replace('subject: "Hi {{ first_name }}"', "subject: 42") + (
+        "ad_marker: sideways\nschedule: {every: 3w, timezone: Mars/Olympus}\ntags: {'bad tag': x}\n"
+    )
+    found = "\n".join(problems(write(tmp_path, text)))
+    assert "subject" in found and "valid string" in found
+    assert "ad_marker" in found
+    assert "schedule.every" in found and "24h" in found
+    assert "Mars/Olympus" in found
+    assert "bad tag" in found
+
+
+def test_missing_files_and_attachment_outside_folder(tmp_path: Path) -> None:
+    inner = tmp_path / "campaign"
+    inner.mkdir()
+    (tmp_path / "secret.txt").write_text("x", encoding="utf-8")
+    text = GOOD.replace("body.html", "missing.html") + "attachments: [../secret.txt]\n"
+    found = "\n".join(problems(write(inner, text)))
+    assert "template.html" in found and "missing.html" in found
+    assert "outside the campaign's folder" in found
+
+
+def test_login_without_tls_policy_keys_pair(tmp_path: Path) -> None:
+    found = "\n".join(problems(write(tmp_path, GOOD + "transport: {type: smtp, host: h, username: u}\n")))
+    assert "password_env" in found
+
+
+def test_header_that_mailcast_sets_is_refused(tmp_path: Path) -> None:
+    found = "\n".join(problems(write(tmp_path, GOOD + "headers: {Subject: x}\n")))
+    assert "set by mailcast" in found
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    found = problems(tmp_path / "nope.yaml")
+    assert "does not exist" in found[0]
