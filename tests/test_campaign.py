@@ -47,7 +47,9 @@ def test_every_key_of_the_spec_is_accepted(tmp_path: Path) -> None:
     (tmp_path / "files").mkdir()
     (tmp_path / "files" / "guide.pdf").write_bytes(b"%PDF-1.4")
     (tmp_path / "dkim.key").write_text("key", encoding="utf-8")
-    text = GOOD + """\
+    text = (
+        GOOD
+        + """\
 name: spring-news
 reply_to: [support@example.com, help@example.org]
 email_column: email
@@ -75,6 +77,7 @@ transport:
   password_env: MAILCAST_SMTP_PASSWORD
   connections: 4
 """
+    )
     campaign = load_campaign(write(tmp_path, text))
     assert campaign.name == "spring-news"
     assert campaign.kind == "recurring"

@@ -21,8 +21,13 @@ def people(count: int) -> list[NewRecipient]:
 
 def new_run(store: StateStore, count: int = 5, campaign: str = "news", domain: str = "example.com"):  # type: ignore[no-untyped-def]
     return store.create_run(
-        campaign=campaign, campaign_file="/x/news.yaml", type="batch", occurrence=None,
-        sender_domain=domain, now=NOW, recipients=people(count),
+        campaign=campaign,
+        campaign_file="/x/news.yaml",
+        type="batch",
+        occurrence=None,
+        sender_domain=domain,
+        now=NOW,
+        recipients=people(count),
     )
 
 
@@ -100,8 +105,16 @@ def test_deferred_gives_allowance_back_and_failed_counts_as_rejected(tmp_path: P
         for status in ("sent", "failed", "deferred"):
             claimed = store.claim(run, day=DAY, limit=None, now=NOW)
             assert isinstance(claimed, Claimed)
-            store.record(run, claimed.key, status=status, reply=status, message_id="", day=DAY, now=NOW,
-                         retry_at=NOW + timedelta(minutes=10) if status == "deferred" else None)
+            store.record(
+                run,
+                claimed.key,
+                status=status,
+                reply=status,
+                message_id="",
+                day=DAY,
+                now=NOW,
+                retry_at=NOW + timedelta(minutes=10) if status == "deferred" else None,
+            )
         (day,) = store.domain_days("example.com")
         assert (day.claimed, day.sent, day.rejected) == (2, 1, 1)
         assert store.next_retry(run.id) == NOW + timedelta(minutes=10)

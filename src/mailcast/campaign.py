@@ -27,9 +27,22 @@ HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # printable ASCII except ':' (RFC 5322
 RESERVED_HEADERS = frozenset(
     h.lower()
     for h in (
-        "From", "To", "Cc", "Bcc", "Subject", "Date", "Message-ID", "Reply-To", "MIME-Version",
-        "Content-Type", "Content-Transfer-Encoding", "List-Unsubscribe", "List-Unsubscribe-Post",
-        "DKIM-Signature", "Return-Path", "Sender",
+        "From",
+        "To",
+        "Cc",
+        "Bcc",
+        "Subject",
+        "Date",
+        "Message-ID",
+        "Reply-To",
+        "MIME-Version",
+        "Content-Type",
+        "Content-Transfer-Encoding",
+        "List-Unsubscribe",
+        "List-Unsubscribe-Post",
+        "DKIM-Signature",
+        "Return-Path",
+        "Sender",
     )
 )
 EVERY_PATTERN = re.compile(r"^\s*(\d+)\s*([hd])\s*$")
@@ -310,7 +323,7 @@ def check_address(address: str) -> str:
     try:
         return validate_email(address, check_deliverability=False).normalized
     except EmailNotValidError as exc:
-        raise ValueError(f'"{address}" is not a valid address: {exc}') from None
+        raise ValueError(f'"{address}" is not a valid address: {str(exc).rstrip(".")}') from None
 
 
 def load_campaign(path: Path) -> Campaign:
@@ -332,7 +345,9 @@ def load_campaign(path: Path) -> Campaign:
         raise _config_error([Problem(f"YAML error: {problem}", file=shown, line=line)]) from None
     lines = _key_lines(node)
     if not isinstance(data, dict):
-        raise _config_error([Problem("the campaign file must be a mapping of keys (name, from, subject, …)", file=shown, line=1)])
+        raise _config_error(
+            [Problem("the campaign file must be a mapping of keys (name, from, subject, …)", file=shown, line=1)]
+        )
 
     problems: list[Problem] = []
     transport = data.get("transport")
@@ -383,9 +398,18 @@ def _file_problems(campaign: Campaign, shown: str, lines: dict[tuple[Any, ...], 
         dotted = ".".join(str(k) for k in key)
         line = lines.get(key)
         if key[0] == "attachments" and not target.is_relative_to(folder):
-            problems.append(Problem(f"{dotted}: {relative} is outside the campaign's folder; move it inside", file=shown, line=line, key=dotted))
+            problems.append(
+                Problem(
+                    f"{dotted}: {relative} is outside the campaign's folder; move it inside",
+                    file=shown,
+                    line=line,
+                    key=dotted,
+                )
+            )
         elif not target.is_file():
-            problems.append(Problem(f"{dotted}: file {relative} not found (looked for {target})", file=shown, line=line, key=dotted))
+            problems.append(
+                Problem(f"{dotted}: file {relative} not found (looked for {target})", file=shown, line=line, key=dotted)
+            )
     return problems
 
 
@@ -419,7 +443,17 @@ def _problems_from(exc: ValidationError, shown: str, lines: dict[tuple[Any, ...]
     for error in exc.errors():
         loc = tuple(part for part in error["loc"] if part not in ("smtp", "maildir"))
         # pydantic puts the failing type's name into union locations: drop those parts
-        loc = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("str", "list", "int", "float", "function-after", "constrained-int", "constrained-float"))))
+        loc = tuple(
+            p
+            for p in loc
+            if not (
+                isinstance(p, str)
+                and (
+                    "[" in p
+                    or p in ("str", "list", "int", "float", "function-after", "constrained-int", "constrained-float")
+                )
+            )
+        )
         dotted = ".".join(str(p) for p in loc) or "(top level)"
         line = None
         for cut in range(len(loc), 0, -1):

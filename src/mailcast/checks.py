@@ -22,7 +22,9 @@ class CheckReport:
     templates: TemplateSet | None = None
     recipients: RecipientList | None = None
     sendable: list[Recipient] = field(default_factory=list)
-    skipped: list[tuple[int, str, str]] = field(default_factory=list)  # (row, email, why) for permissive and duplicate rows
+    skipped: list[tuple[int, str, str]] = field(
+        default_factory=list
+    )  # (row, email, why) for permissive and duplicate rows
 
     @property
     def ok(self) -> bool:
@@ -66,7 +68,12 @@ def check_campaign(campaign: Campaign, *, render_rows: bool = True) -> CheckRepo
     for problem in row_problems:
         if permissive:
             report.warnings.append(
-                Problem(f"{problem.message} (row skipped: validation is permissive)", problem.file, problem.line, problem.row)
+                Problem(
+                    f"{problem.message} (row skipped: validation is permissive)",
+                    problem.file,
+                    problem.line,
+                    problem.row,
+                )
             )
         else:
             report.errors.append(problem)
@@ -87,7 +94,9 @@ def check_campaign(campaign: Campaign, *, render_rows: bool = True) -> CheckRepo
     return report
 
 
-def check_rendered_row(campaign: Campaign, templates: TemplateSet, recipient: Recipient, csv_shown: str) -> Problem | None:
+def check_rendered_row(
+    campaign: Campaign, templates: TemplateSet, recipient: Recipient, csv_shown: str
+) -> Problem | None:
     """Render one row and check what ends up in its headers; None when the row is fine."""
 
     def problem(message: str) -> Problem:

@@ -84,9 +84,15 @@ def _version(value: bool) -> None:
 def main_options(
     state: Annotated[
         Path | None,
-        typer.Option("--state", help="The state file. Default: $MAILCAST_STATE, else mailcast/state.db in your state directory.", metavar="PATH"),
+        typer.Option(
+            "--state",
+            help="The state file. Default: $MAILCAST_STATE, else mailcast/state.db in your state directory.",
+            metavar="PATH",
+        ),
     ] = None,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
 ) -> None:
     CONTEXT.state = state
 
@@ -160,7 +166,9 @@ def _console() -> Console:
 
 
 @command("init")
-def init_command(folder: Annotated[Path, typer.Argument(help="The folder to create the campaign in.", metavar="DIR")]) -> None:
+def init_command(
+    folder: Annotated[Path, typer.Argument(help="The folder to create the campaign in.", metavar="DIR")],
+) -> None:
     """Scaffold a working campaign: campaign.yaml, recipients.csv, body.html, body.txt."""
     from mailcast.scaffold import scaffold_campaign
 
@@ -187,13 +195,23 @@ def check_command(campaign_file: CampaignArg, as_json: JsonOpt = False) -> None:
         raise typer.Exit(int(exc.exit_code)) from None
     report = check_campaign(campaign)
     if as_json:
-        print_json({"ok": report.ok, "errors": [p.as_dict() for p in report.errors], "warnings": [p.as_dict() for p in report.warnings], "rows": report.rows_checked, "sendable": len(report.sendable)})
+        print_json(
+            {
+                "ok": report.ok,
+                "errors": [p.as_dict() for p in report.errors],
+                "warnings": [p.as_dict() for p in report.warnings],
+                "rows": report.rows_checked,
+                "sendable": len(report.sendable),
+            }
+        )
     else:
         console = _console()
         if report.errors or report.warnings:
             show_problems(console, report.errors, report.warnings)
         if report.ok:
-            console.print(f"OK: {campaign.name}: {len(report.sendable)} of {report.rows_checked} recipients ready to send.")
+            console.print(
+                f"OK: {campaign.name}: {len(report.sendable)} of {report.rows_checked} recipients ready to send."
+            )
     if not report.ok:
         raise typer.Exit(int(ExitCode.DATA))
 
@@ -201,9 +219,13 @@ def check_command(campaign_file: CampaignArg, as_json: JsonOpt = False) -> None:
 @command("preview")
 def preview_command(
     campaign_file: CampaignArg,
-    row: Annotated[int | None, typer.Option(help="Show the message of data row N (1 = first row after the header).", min=1)] = None,
+    row: Annotated[
+        int | None, typer.Option(help="Show the message of data row N (1 = first row after the header).", min=1)
+    ] = None,
     email: Annotated[str | None, typer.Option(help="Show the message of the recipient with this address.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Write one .eml file per recipient into DIR instead.", metavar="DIR")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write one .eml file per recipient into DIR instead.", metavar="DIR")
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="With --out: at most N files.", min=1)] = None,
 ) -> None:
     """Render without sending: one message to the terminal, or with --out one .eml file per recipient."""
@@ -225,11 +247,19 @@ def preview_command(
 @command("send")
 def send_command(
     campaign_file: CampaignArg,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Render and count only: connect to nothing, change no state.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Render and count only: connect to nothing, change no state.")
+    ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    limit: Annotated[int | None, typer.Option(help="Send at most N messages now; the rest wait for the next send.", min=1)] = None,
-    resend_in_doubt: Annotated[bool, typer.Option("--resend-in-doubt", help="Send again to recipients left in doubt by a crash.")] = False,
-    again: Annotated[bool, typer.Option("--again", help="Start a new run of a campaign whose last run finished.")] = False,
+    limit: Annotated[
+        int | None, typer.Option(help="Send at most N messages now; the rest wait for the next send.", min=1)
+    ] = None,
+    resend_in_doubt: Annotated[
+        bool, typer.Option("--resend-in-doubt", help="Send again to recipients left in doubt by a crash.")
+    ] = False,
+    again: Annotated[
+        bool, typer.Option("--again", help="Start a new run of a campaign whose last run finished.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Start or continue this campaign's run now."""
@@ -249,7 +279,9 @@ def send_command(
         now_count = plan.to_send if cap is None else min(plan.to_send, cap)
         if limit is not None:
             now_count = min(now_count, limit)
-        question = f"Send {now_count} message(s) of {plan.campaign.name} from {plan.campaign.sender} to {plan.destination}?"
+        question = (
+            f"Send {now_count} message(s) of {plan.campaign.name} from {plan.campaign.sender} to {plan.destination}?"
+        )
         if plan.in_doubt and not resend_in_doubt:
             question = f"{plan.in_doubt} recipient(s) are in doubt and will not be resent. " + question
         return typer.confirm(question, default=False)
@@ -265,10 +297,26 @@ def send_command(
         if store is not None:
             store.close()
     if as_json:
-        print_json({"campaign": outcome.campaign, "run": outcome.run.id if outcome.run else None, "exit_code": int(outcome.exit_code), "summary": outcome.summary, "counts": outcome.counts, "sent_now": outcome.sent_now, "failed_now": outcome.failed_now, "deferred_now": outcome.deferred_now, "in_doubt": outcome.in_doubt})
+        print_json(
+            {
+                "campaign": outcome.campaign,
+                "run": outcome.run.id if outcome.run else None,
+                "exit_code": int(outcome.exit_code),
+                "summary": outcome.summary,
+                "counts": outcome.counts,
+                "sent_now": outcome.sent_now,
+                "failed_now": outcome.failed_now,
+                "deferred_now": outcome.deferred_now,
+                "in_doubt": outcome.in_doubt,
+            }
+        )
     else:
         if outcome.in_doubt:
-            console.print(f"In doubt (not resent; use --resend-in-doubt once you know they did not arrive): {', '.join(outcome.in_doubt)}", soft_wrap=True, markup=False)
+            console.print(
+                f"In doubt (not resent; use --resend-in-doubt once you know they did not arrive): {', '.join(outcome.in_doubt)}",
+                soft_wrap=True,
+                markup=False,
+            )
         console.print(outcome.summary, soft_wrap=True, markup=False)
     raise typer.Exit(int(outcome.exit_code))
 
@@ -277,7 +325,9 @@ def send_command(
 def test_command(
     campaign_file: CampaignArg,
     to: Annotated[list[str], typer.Option("--to", help="A test address (repeat for more, at most 20).")],
-    row: Annotated[int | None, typer.Option(help="Render the message of data row N (default: the first).", min=1)] = None,
+    row: Annotated[
+        int | None, typer.Option(help="Render the message of data row N (default: the first).", min=1)
+    ] = None,
 ) -> None:
     """Send one row's message to test addresses; not recorded as campaign progress."""
     from mailcast.sending import send_test
@@ -293,7 +343,9 @@ def test_command(
 
 @command("run-due")
 def run_due_command(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Campaign files or folders (default: campaigns/).", metavar="[PATH]...")] = None,
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Campaign files or folders (default: campaigns/).", metavar="[PATH]...")
+    ] = None,
 ) -> None:
     """The cron entry point: start due scheduled and recurring runs, continue paused or deferred runs whose time has come.
 
@@ -339,7 +391,9 @@ def _scheduled_campaigns(only: Campaign | None) -> list[Campaign]:
 
 @command("status")
 def status_command(
-    campaign: Annotated[str | None, typer.Argument(help="A campaign file or name (default: all).", metavar="[CAMPAIGN]")] = None,
+    campaign: Annotated[
+        str | None, typer.Argument(help="A campaign file or name (default: all).", metavar="[CAMPAIGN]")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The task list: one row per run with type, status, progress and when it resumes."""
@@ -377,7 +431,9 @@ def _change_status(campaign: str, action: str) -> None:
             message = f"Paused run {run.id} of {name}; a running send stops after the message in flight."
         elif action == "resume":
             if not (run.status == "paused" and run.reason == PAUSED_BY_HAND):
-                raise UsageError(f"run {run.id} of {name} is not paused by hand ({run.status})", hint="mailcast send continues it.")
+                raise UsageError(
+                    f"run {run.id} of {name} is not paused by hand ({run.status})", hint="mailcast send continues it."
+                )
             store.set_run_status(run.id, "paused", now=now, reason="resumed: continues with the next send or run-due")
             message = f"Resumed run {run.id} of {name}: mailcast send (or run-due) continues it."
         else:
@@ -389,19 +445,25 @@ def _change_status(campaign: str, action: str) -> None:
 
 
 @command("pause")
-def pause_command(campaign: Annotated[str, typer.Argument(help="A campaign file or name.", metavar="CAMPAIGN")]) -> None:
+def pause_command(
+    campaign: Annotated[str, typer.Argument(help="A campaign file or name.", metavar="CAMPAIGN")],
+) -> None:
     """Pause the campaign's run; a running send stops after the message in flight."""
     _change_status(campaign, "pause")
 
 
 @command("resume")
-def resume_command(campaign: Annotated[str, typer.Argument(help="A campaign file or name.", metavar="CAMPAIGN")]) -> None:
+def resume_command(
+    campaign: Annotated[str, typer.Argument(help="A campaign file or name.", metavar="CAMPAIGN")],
+) -> None:
     """Resume a run paused by hand, so that send or run-due continues it."""
     _change_status(campaign, "resume")
 
 
 @command("cancel")
-def cancel_command(campaign: Annotated[str, typer.Argument(help="A campaign file or name.", metavar="CAMPAIGN")]) -> None:
+def cancel_command(
+    campaign: Annotated[str, typer.Argument(help="A campaign file or name.", metavar="CAMPAIGN")],
+) -> None:
     """Cancel the campaign's run; what was not sent is not sent."""
     _change_status(campaign, "cancel")
 
@@ -428,7 +490,9 @@ def warmup_command(as_json: JsonOpt = False) -> None:
 @command("report")
 def report_command(
     campaign: Annotated[str, typer.Argument(help="A campaign file or name.", metavar="CAMPAIGN")],
-    csv_file: Annotated[Path | None, typer.Option("--csv", help="Write the recipients to this CSV file.", metavar="FILE")] = None,
+    csv_file: Annotated[
+        Path | None, typer.Option("--csv", help="Write the recipients to this CSV file.", metavar="FILE")
+    ] = None,
     run: Annotated[int | None, typer.Option(help="Report this run (default: the latest).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -467,7 +531,12 @@ def suppress_list(as_json: JsonOpt = False) -> None:
     if store:
         store.close()
     if as_json:
-        print_json([{"email": e.email, "reason": e.reason, "added_at": e.added_at, "expires_at": e.expires_at} for e in entries])
+        print_json(
+            [
+                {"email": e.email, "reason": e.reason, "added_at": e.added_at, "expires_at": e.expires_at}
+                for e in entries
+            ]
+        )
         return
     from rich.table import Table
 
@@ -516,7 +585,9 @@ def suppress_add(
 
 
 @command("remove", target=suppress_app)
-def suppress_remove(addresses: Annotated[list[str], typer.Argument(help="Addresses to take off the list.", metavar="ADDR...")]) -> None:
+def suppress_remove(
+    addresses: Annotated[list[str], typer.Argument(help="Addresses to take off the list.", metavar="ADDR...")],
+) -> None:
     """Take addresses off the suppression list."""
     store = _open_store(must_exist=True)
     count = 0
@@ -528,7 +599,9 @@ def suppress_remove(addresses: Annotated[list[str], typer.Argument(help="Address
 
 @command("import", target=suppress_app)
 def suppress_import(
-    csv_file: Annotated[Path, typer.Argument(help="A CSV file with an email column (or one address per line).", metavar="CSV")],
+    csv_file: Annotated[
+        Path, typer.Argument(help="A CSV file with an email column (or one address per line).", metavar="CSV")
+    ],
     reason: Annotated[str, typer.Option(help="Why (shown in lists and reports).")] = "imported",
     days: Annotated[int | None, typer.Option(help="Expire after N days (default: never).", min=1)] = None,
 ) -> None:

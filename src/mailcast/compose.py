@@ -72,9 +72,7 @@ class Composer:
         unsubscribe = self.campaign.unsubscribe
         if unsubscribe is not None:
             url = rendered.unsubscribe_url
-            list_unsubscribe, one_click = list_unsubscribe_header(
-                url if unsubscribe.url else None, unsubscribe.mailto
-            )
+            list_unsubscribe, one_click = list_unsubscribe_header(url if unsubscribe.url else None, unsubscribe.mailto)
             if self.footer_language != "none":
                 if html is not None:
                     html = add_footer_html(html, footer_html(self.footer_language, url))

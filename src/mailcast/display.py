@@ -61,7 +61,16 @@ def show_message(console: Console, data: bytes, *, row: int) -> None:
     message = message_from_bytes(data, policy=policy.default)
     assert isinstance(message, EmailMessage)
     console.rule(f"row {row}")
-    for name in ("From", "To", "Reply-To", "Subject", "Date", "Message-ID", "List-Unsubscribe", "List-Unsubscribe-Post"):
+    for name in (
+        "From",
+        "To",
+        "Reply-To",
+        "Subject",
+        "Date",
+        "Message-ID",
+        "List-Unsubscribe",
+        "List-Unsubscribe-Post",
+    ):
         if message[name] is not None:
             console.print(f"[bold]{name}:[/] {escape(str(message[name]))}", soft_wrap=True)
     for name, value in message.items():
@@ -83,13 +92,37 @@ def status_table(console: Console, rows: Sequence[RunStatus]) -> None:
         console.print("No runs yet. Start one with: mailcast send CAMPAIGN")
         return
     table = Table()
-    for column in ("campaign", "run", "type", "status", "progress", "failed", "deferred", "skipped", "suppressed", "in doubt", "resumes"):
-        table.add_column(column, justify="right" if column in ("run", "failed", "deferred", "skipped", "suppressed", "in doubt") else "left")
+    for column in (
+        "campaign",
+        "run",
+        "type",
+        "status",
+        "progress",
+        "failed",
+        "deferred",
+        "skipped",
+        "suppressed",
+        "in doubt",
+        "resumes",
+    ):
+        table.add_column(
+            column,
+            justify="right" if column in ("run", "failed", "deferred", "skipped", "suppressed", "in doubt") else "left",
+        )
     for r in rows:
         status = r.status + (f" ({r.reason})" if r.reason and r.status in ("paused", "failed", "scheduled") else "")
         table.add_row(
-            escape(r.campaign), str(r.run or "-"), r.type, escape(status), f"{r.sent}/{r.total}", str(r.failed),
-            str(r.deferred), str(r.skipped), str(r.suppressed), str(r.in_doubt), (r.resume_at or "-")[:16].replace("T", " "),
+            escape(r.campaign),
+            str(r.run or "-"),
+            r.type,
+            escape(status),
+            f"{r.sent}/{r.total}",
+            str(r.failed),
+            str(r.deferred),
+            str(r.skipped),
+            str(r.suppressed),
+            str(r.in_doubt),
+            (r.resume_at or "-")[:16].replace("T", " "),
         )
     console.print(table)
 
@@ -103,8 +136,12 @@ def warmup_table(console: Console, rows: Sequence[WarmupStatus]) -> None:
         table.add_column(column, justify="left" if column in ("domain", "resets") else "right")
     for r in rows:
         table.add_row(
-            r.domain, str(r.level or "off"), f"{r.limit:,}" if r.limit is not None else "no cap", f"{r.sent_today:,}",
-            f"{r.remaining:,}" if r.remaining is not None else "-", r.resets_at[:16].replace("T", " "),
+            r.domain,
+            str(r.level or "off"),
+            f"{r.limit:,}" if r.limit is not None else "no cap",
+            f"{r.sent_today:,}",
+            f"{r.remaining:,}" if r.remaining is not None else "-",
+            r.resets_at[:16].replace("T", " "),
         )
     console.print(table)
 
@@ -155,13 +192,19 @@ class TerminalProgress:
 
     def started(self, campaign: str, run: Run, total: int, done: int, to_send: int) -> None:
         self.progress.start()
-        self.task = self.progress.add_task(f"{campaign} run {run.id}", total=to_send, rate="", **self.counts)
+        self.task = self.progress.add_task(
+            f"{campaign} run {run.id}", total=to_send, rate="", sent=0, failed=0, deferred=0
+        )
 
     def delivered(self, email: str, delivery: Delivery) -> None:
         self.counts[delivery.status] += 1
         task = self.progress.tasks[0]
         speed = task.speed
-        self.progress.update(self.task, advance=1, rate=f"{speed:.1f}/s" if speed else "", **self.counts)
+        c = self.counts
+        rate = f"{speed:.1f}/s" if speed else ""
+        self.progress.update(
+            self.task, advance=1, rate=rate, sent=c["sent"], failed=c["failed"], deferred=c["deferred"]
+        )
         if delivery.status != "sent":
             self.progress.console.print(f"{delivery.status}: {escape(email)}: {escape(delivery.reply)}")
 
@@ -182,7 +225,9 @@ class LogProgress:
     def started(self, campaign: str, run: Run, total: int, done: int, to_send: int) -> None:
         self.total = to_send
         self.step = max(to_send // 10, 1)
-        self.console.print(f"{campaign}: run {run.id}: {to_send} to send ({done} of {total} already done)", soft_wrap=True)
+        self.console.print(
+            f"{campaign}: run {run.id}: {to_send} to send ({done} of {total} already done)", soft_wrap=True
+        )
 
     def delivered(self, email: str, delivery: Delivery) -> None:
         self.done += 1

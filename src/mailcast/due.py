@@ -14,8 +14,15 @@ from mailcast.state import StateStore
 
 # Worst first: what a cron job's exit code should say when several runs were touched.
 SEVERITY = (
-    ExitCode.CONFIG, ExitCode.STATE, ExitCode.AUTH, ExitCode.DATA, ExitCode.UNAVAILABLE,
-    ExitCode.UNDELIVERED, ExitCode.TEMPFAIL, ExitCode.USAGE, ExitCode.OK,
+    ExitCode.CONFIG,
+    ExitCode.STATE,
+    ExitCode.AUTH,
+    ExitCode.DATA,
+    ExitCode.UNAVAILABLE,
+    ExitCode.UNDELIVERED,
+    ExitCode.TEMPFAIL,
+    ExitCode.USAGE,
+    ExitCode.OK,
 )
 
 
@@ -40,7 +47,9 @@ def campaign_files(paths: list[Path]) -> Iterator[Path]:
         elif path.is_dir():
             yield from sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
         else:
-            raise UsageError(f"{path} does not exist", hint="Give campaign files or folders that hold them (default: campaigns/).")
+            raise UsageError(
+                f"{path} does not exist", hint="Give campaign files or folders that hold them (default: campaigns/)."
+            )
 
 
 def run_due(

@@ -31,11 +31,15 @@ def checked_composer(campaign: Campaign) -> tuple[CheckReport, Composer]:
     return report, Composer(campaign, report.templates)
 
 
-def preview_message(campaign: Campaign, *, now: datetime, row: int | None = None, email: str | None = None) -> PreviewMessage:
+def preview_message(
+    campaign: Campaign, *, now: datetime, row: int | None = None, email: str | None = None
+) -> PreviewMessage:
     """The message of one recipient: data row `row` (1-based), the one with `email`, or the first."""
     report, composer = checked_composer(campaign)
     recipient = pick_recipient(report, row=row, email=email)
-    composed = composer.compose(values=recipient.values, email=recipient.email, run_token=PREVIEW_TOKEN, key=recipient.key, date=now)
+    composed = composer.compose(
+        values=recipient.values, email=recipient.email, run_token=PREVIEW_TOKEN, key=recipient.key, date=now
+    )
     return PreviewMessage(recipient.row, recipient.email, composed.data)
 
 
@@ -62,10 +66,14 @@ def write_previews(campaign: Campaign, out: Path, *, now: datetime, limit: int |
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"cannot create {out}: {exc.strerror}", hint="Choose a folder you can write to for --out.") from None
+        raise UsageError(
+            f"cannot create {out}: {exc.strerror}", hint="Choose a folder you can write to for --out."
+        ) from None
     written = []
     for recipient in report.sendable[:limit] if limit is not None else report.sendable:
-        composed = composer.compose(values=recipient.values, email=recipient.email, run_token=PREVIEW_TOKEN, key=recipient.key, date=now)
+        composed = composer.compose(
+            values=recipient.values, email=recipient.email, run_token=PREVIEW_TOKEN, key=recipient.key, date=now
+        )
         safe = re.sub(r"[^A-Za-z0-9@._+-]", "_", recipient.email)
         path = out / f"{recipient.row:05d}-{safe}.eml"
         path.write_bytes(composed.data)

@@ -82,8 +82,19 @@ def build_status(
             continue
         rows.append(
             RunStatus(
-                campaign=campaign.name, run=None, type=campaign.kind, status="scheduled", reason="next occurrence",
-                total=0, sent=0, failed=0, deferred=0, skipped=0, suppressed=0, in_doubt=0, pending=0,
+                campaign=campaign.name,
+                run=None,
+                type=campaign.kind,
+                status="scheduled",
+                reason="next occurrence",
+                total=0,
+                sent=0,
+                failed=0,
+                deferred=0,
+                skipped=0,
+                suppressed=0,
+                in_doubt=0,
+                pending=0,
                 resume_at=upcoming.astimezone(zone).isoformat(),
             )
         )
@@ -128,7 +139,13 @@ class CampaignReport:
     recipients: list[dict[str, Any]]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"campaign": self.campaign, "run": self.run, "totals": self.totals, "by_domain": self.by_domain, "recipients": self.recipients}
+        return {
+            "campaign": self.campaign,
+            "run": self.run,
+            "totals": self.totals,
+            "by_domain": self.by_domain,
+            "recipients": self.recipients,
+        }
 
 
 REPORT_COLUMNS = ("email", "status", "attempts", "last_reply", "sent_at", "message_id")
@@ -151,12 +168,22 @@ def build_report(store: StateStore | None, campaign: str, *, run_id: int | None 
     for o in outcomes:
         by_domain.setdefault(o.email.rpartition("@")[2].lower() or "(none)", Counter())[o.status] += 1
     recipients = [
-        {"email": o.email, "status": "in_doubt" if o.status == "sending" else o.status, "attempts": o.attempts,
-         "last_reply": o.last_reply, "sent_at": o.sent_at, "message_id": o.message_id}
+        {
+            "email": o.email,
+            "status": "in_doubt" if o.status == "sending" else o.status,
+            "attempts": o.attempts,
+            "last_reply": o.last_reply,
+            "sent_at": o.sent_at,
+            "message_id": o.message_id,
+        }
         for o in outcomes
     ]
     return CampaignReport(
-        campaign, run.id, dict(sorted(totals.items())), {d: dict(sorted(c.items())) for d, c in sorted(by_domain.items())}, recipients
+        campaign,
+        run.id,
+        dict(sorted(totals.items())),
+        {d: dict(sorted(c.items())) for d, c in sorted(by_domain.items())},
+        recipients,
     )
 
 

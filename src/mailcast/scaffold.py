@@ -74,5 +74,7 @@ def scaffold_campaign(folder: Path) -> list[Path]:
             path.write_text(text.format(name=name) if filename == "campaign.yaml" else text, encoding="utf-8")
             written.append(path)
     except OSError as exc:
-        raise UsageError(f"cannot write into {folder}: {exc.strerror}", hint="Choose a folder you can write to.") from None
+        raise UsageError(
+            f"cannot write into {folder}: {exc.strerror}", hint="Choose a folder you can write to."
+        ) from None
     return written

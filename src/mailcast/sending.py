@@ -315,9 +315,7 @@ def _execute(
                     if wait > 0:
                         settings.sleep(wait)
                 moment = settings.clock()
-                claimed = store.claim(
-                    run, day=local_day(moment, settings.zone), limit=plan.allowance.limit, now=moment
-                )
+                claimed = store.claim(run, day=local_day(moment, settings.zone), limit=plan.allowance.limit, now=moment)
                 if isinstance(claimed, str):
                     stop = claimed
                     break
@@ -328,8 +326,14 @@ def _execute(
                     )
                 except (TemplateRenderError, HeaderInjectionError) as exc:
                     store.record(
-                        run, claimed.key, status="failed", reply=f"not sent: {exc.message}", message_id="",
-                        day=local_day(moment, settings.zone), now=moment, counted=False,
+                        run,
+                        claimed.key,
+                        status="failed",
+                        reply=f"not sent: {exc.message}",
+                        message_id="",
+                        day=local_day(moment, settings.zone),
+                        now=moment,
+                        counted=False,
                     )
                     tally["failed"] += 1
                     continue
@@ -377,7 +381,12 @@ def _execute(
     return outcome
 
 
-def _work(connection: Connection, sender: str, jobs: queue.Queue[_Job | None], results: queue.Queue[tuple[_Job, Delivery | BaseException]]) -> None:
+def _work(
+    connection: Connection,
+    sender: str,
+    jobs: queue.Queue[_Job | None],
+    results: queue.Queue[tuple[_Job, Delivery | BaseException]],
+) -> None:
     try:
         while True:
             job = jobs.get()
@@ -501,15 +510,22 @@ def send_test(
     report, composer = checked_composer(campaign)
     recipient = pick_recipient(report, row=row, email=None)
     connection = open_connection(
-        campaign.transport, folder=campaign.folder, password=settings.password,
-        ssl_context=settings.ssl_context, sleep=settings.sleep,
+        campaign.transport,
+        folder=campaign.folder,
+        password=settings.password,
+        ssl_context=settings.ssl_context,
+        sleep=settings.sleep,
     )
     results = []
     try:
         for address in to:
             composed = composer.compose(
-                values=recipient.values, email=recipient.email, run_token=f"{PREVIEW_TOKEN}:{address}",
-                key=recipient.key, date=now, to=address,
+                values=recipient.values,
+                email=recipient.email,
+                run_token=f"{PREVIEW_TOKEN}:{address}",
+                key=recipient.key,
+                date=now,
+                to=address,
             )
             results.append((address, connection.send(campaign.sender_address, address, composed.data)))
     finally:

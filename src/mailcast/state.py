@@ -299,7 +299,16 @@ class StateStore:
             cursor = db.execute(
                 "INSERT INTO runs (campaign, campaign_file, type, occurrence, token, sender_domain, status,"
                 " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'sending', ?, ?)",
-                (campaign, campaign_file, type, _iso(occurrence), secrets.token_hex(8), sender_domain, _iso(now), _iso(now)),
+                (
+                    campaign,
+                    campaign_file,
+                    type,
+                    _iso(occurrence),
+                    secrets.token_hex(8),
+                    sender_domain,
+                    _iso(now),
+                    _iso(now),
+                ),
             )
             run_id = cursor.lastrowid
             db.executemany(
@@ -350,7 +359,7 @@ class StateStore:
         recipient, or one of "done", "limit", or the run's status when it was paused or cancelled.
         """
         with self.transaction(durable=True) as db:
-            status = db.execute("SELECT status FROM runs WHERE id = ?", (run.id,)).fetchone()[0]
+            status: str = db.execute("SELECT status FROM runs WHERE id = ?", (run.id,)).fetchone()[0]
             if status in ("paused", "cancelled"):
                 return status
             while True:
@@ -372,9 +381,7 @@ class StateStore:
                     (f"suppressed: {suppressed[0]}", run.id, row["key"]),
                 )
             day_text = day.isoformat()
-            db.execute(
-                "INSERT OR IGNORE INTO domain_days (domain, day) VALUES (?, ?)", (run.sender_domain, day_text)
-            )
+            db.execute("INSERT OR IGNORE INTO domain_days (domain, day) VALUES (?, ?)", (run.sender_domain, day_text))
             claimed = db.execute(
                 "SELECT claimed FROM domain_days WHERE domain = ? AND day = ?", (run.sender_domain, day_text)
             ).fetchone()[0]
@@ -389,7 +396,11 @@ class StateStore:
                 (run.id, row["key"]),
             )
         return Claimed(
-            row=row["row"], email=row["email"], key=row["key"], values=json.loads(row["vars"]), attempts=row["attempts"] + 1
+            row=row["row"],
+            email=row["email"],
+            key=row["key"],
+            values=json.loads(row["vars"]),
+            attempts=row["attempts"] + 1,
         )
 
     def record(
@@ -488,7 +499,9 @@ class StateStore:
 
     # Suppression list ------------------------------------------------------
 
-    def suppress(self, entries: Iterable[tuple[str, str]], *, reason: str, now: datetime, expires_at: datetime | None) -> int:
+    def suppress(
+        self, entries: Iterable[tuple[str, str]], *, reason: str, now: datetime, expires_at: datetime | None
+    ) -> int:
         """Add (email, key) pairs; an existing entry is replaced. Returns how many were written."""
         with self.transaction() as db:
             cursor = db.executemany(

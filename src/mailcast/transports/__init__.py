@@ -1,0 +1,32 @@
+"""Transports: persistent SMTP connections and local Maildir delivery."""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from mailcast.campaign import MaildirTransport, SmtpTransport
+from mailcast.transports.base import Connection, Delivery
+
+__all__ = ["Connection", "Delivery", "open_connection"]
+
+
+def open_connection(
+    config: SmtpTransport | MaildirTransport,
+    *,
+    folder: Path,
+    password: str | None,
+    ssl_context: ssl.SSLContext | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    max_attempts: int = 4,
+) -> Connection:
+    """Open one connection; raises SmtpUnavailableError (69), SmtpAuthError (77) or ConfigError (78)."""
+    if isinstance(config, MaildirTransport):
+        from mailcast.transports.maildir import MaildirConnection
+
+        return MaildirConnection((folder / config.path).resolve())
+    from mailcast.transports.smtp import SmtpConnection
+
+    return SmtpConnection(config, password=password, ssl_context=ssl_context, sleep=sleep, max_attempts=max_attempts)

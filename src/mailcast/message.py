@@ -1,0 +1,230 @@
+"""The bytes of one message, built directly as RFC 5322 / MIME with CRLF line endings.
+
+Building an `email.message.EmailMessage` costs more per message than validating and
+rendering together, so the parts that are the same for every message of a run (From,
+Reply-To, custom headers, tags, attachments) are encoded once by `MessageBuilder`, and each
+message only encodes its own To, Subject, Date, Message-ID and bodies. Tests parse the output
+with the standard library's `email` package to prove it round-trips.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import format_datetime, formataddr, getaddresses
+
+from mailcast.errors import ConfigError, ExitCode, MailcastError
+from mailcast.html_text import html_to_text
+
+CRLF = "\r\n"
+LINE_BREAKS = frozenset("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+MAX_LINE = 78
+
+
+class HeaderInjectionError(MailcastError):
+    """A value meant for a header holds a line break."""
+
+    exit_code = ExitCode.DATA
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+def make_message_id(run_token: str, recipient_key: str, domain: str) -> str:
+    """The same run and recipient always give the same Message-ID (so a resend is recognisable)."""
+    digest = hashlib.sha256(f"{run_token}\0{recipient_key}".encode()).hexdigest()[:32]
+    return f"<{digest}@{domain}>"
+
+
+def ad_subject(subject: str, marker: str) -> str:
+    if marker == "before":
+        return f"[AD] {subject}"
+    if marker == "after":
+        return f"{subject} [AD]"
+    return subject
+
+
+def _check(name: str, value: str) -> str:
+    if any(ch in LINE_BREAKS for ch in value):
+        raise HeaderInjectionError(f"the {name} header would contain a line break", hint="Remove line breaks from it.")
+    return value
+
+
+def _encoded_words(text: str) -> list[str]:
+    """RFC 2047 B-encoded words of UTF-8, each at most 75 characters, split on whole characters."""
+    words, chunk = [], ""
+    limit = 42  # 42 bytes of UTF-8 -> 56 base64 characters + 12 of framing = 68
+    for char in text:
+        if len((chunk + char).encode("utf-8")) > limit:
+            words.append(chunk)
+            chunk = ""
+        chunk += char
+    if chunk:
+        words.append(chunk)
+    return ["=?utf-8?b?" + base64.b64encode(w.encode("utf-8")).decode("ascii") + "?=" for w in words]
+
+
+def encode_header(name: str, value: str) -> str:
+    """`Name: value` folded to lines of at most 78 characters, RFC 2047 encoded when not ASCII."""
+    _check(name, value)
+    words = value.split(" ") if value.isascii() else _encoded_words(value)
+    lines, current = [], f"{name}:"
+    for word in words:
+        if len(current) + 1 + len(word) > MAX_LINE and current.strip() and current != f"{name}:":
+            lines.append(current)
+            current = ""
+        current += " " + word
+    lines.append(current)
+    return CRLF.join(lines) + CRLF
+
+
+def _address_header(name: str, value: str) -> str:
+    _check(name, value)
+    parts = [formataddr((display, address), charset="utf-8") for display, address in getaddresses([value])]
+    return f"{name}: " + ("," + CRLF + " ").join(parts) + CRLF
+
+
+def _quoted_printable(text: str) -> str:
+    data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    encoded = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False).decode("ascii")
+    lines = encoded.split("\n")
+    for index, line in enumerate(lines):
+        if line.startswith("From "):
+            lines[index] = "=46" + line[1:]
+        elif line.startswith("."):
+            lines[index] = "=2E" + line[1:]
+    return CRLF.join(lines)
+
+
+def _text_part(subtype: str, body: str) -> str:
+    return (
+        f"Content-Type: text/{subtype}; charset=utf-8{CRLF}"
+        f"Content-Transfer-Encoding: quoted-printable{CRLF}{CRLF}"
+        f"{_quoted_printable(body)}{CRLF}"
+    )
+
+
+def _attachment_part(attachment: Attachment) -> str:
+    encoded = base64.encodebytes(attachment.data).decode("ascii").replace("\n", CRLF)
+    name = attachment.filename
+    if name.isascii() and '"' not in name:
+        disposition = f'attachment; filename="{name}"'
+    else:
+        from urllib.parse import quote
+
+        disposition = f"attachment; filename*=utf-8''{quote(name)}"
+    return (
+        f"Content-Type: {attachment.content_type}{CRLF}"
+        f"Content-Transfer-Encoding: base64{CRLF}"
+        f"Content-Disposition: {disposition}{CRLF}{CRLF}{encoded}"
+    )
+
+
+def _multipart(subtype: str, parts: list[str]) -> str:
+    boundary = "=_mailcast_" + secrets.token_hex(12)
+    body = "".join(f"--{boundary}{CRLF}{part}" for part in parts)
+    return f'Content-Type: multipart/{subtype};{CRLF} boundary="{boundary}"{CRLF}{CRLF}{body}--{boundary}--{CRLF}'
+
+
+class DkimSigner:
+    """Signs built messages with the campaign's DKIM key (dkimpy)."""
+
+    HEADERS = (
+        b"from",
+        b"to",
+        b"subject",
+        b"date",
+        b"message-id",
+        b"reply-to",
+        b"list-unsubscribe",
+        b"list-unsubscribe-post",
+        b"mime-version",
+        b"content-type",
+    )
+
+    def __init__(self, *, domain: str, selector: str, private_key: bytes, key_file: str) -> None:
+        self.domain = domain.encode("ascii")
+        self.selector = selector.encode("ascii")
+        self.key = private_key
+        try:
+            self.sign(b"From: a@example.com\r\nSubject: t\r\n\r\nt\r\n")
+        except Exception as exc:  # dkimpy raises several kinds for a bad key
+            raise ConfigError(
+                f"dkim.private_key_file {key_file} cannot sign: {exc}",
+                hint="Give a PEM RSA or Ed25519 private key (for example from opendkim-genkey).",
+            ) from None
+
+    def sign(self, message: bytes) -> bytes:
+        import dkim
+
+        present = [h for h in self.HEADERS if h + b":" in message.lower()]
+        signature: bytes = dkim.sign(message, self.selector, self.domain, self.key, include_headers=present)
+        return signature + message
+
+
+class MessageBuilder:
+    """Builds each recipient's message; what is the same for the whole run is encoded once."""
+
+    def __init__(
+        self,
+        *,
+        sender: str,
+        reply_to: list[str],
+        headers: dict[str, str],
+        tags: dict[str, str],
+        attachments: list[Attachment],
+        dkim: DkimSigner | None = None,
+    ) -> None:
+        fixed = [_address_header("From", sender)]
+        if reply_to:
+            fixed.append(_address_header("Reply-To", ", ".join(reply_to)))
+        for name, value in headers.items():
+            fixed.append(encode_header(name, value))
+        if tags:
+            fixed.append(encode_header("X-Mailcast-Tags", ", ".join(f"{k}={v}" for k, v in tags.items())))
+        fixed.append(f"MIME-Version: 1.0{CRLF}")
+        self.fixed = "".join(fixed)
+        self.attachments = [_attachment_part(a) for a in attachments]
+        self.dkim = dkim
+
+    def build(
+        self,
+        *,
+        to: str,
+        subject: str,
+        text: str | None,
+        html: str | None,
+        message_id: str,
+        date: datetime,
+        list_unsubscribe: str | None = None,
+        one_click: bool = False,
+    ) -> bytes:
+        head = [
+            self.fixed,
+            _address_header("To", to),
+            encode_header("Subject", subject),
+            f"Date: {format_datetime(date)}{CRLF}",
+            f"Message-ID: {_check('Message-ID', message_id)}{CRLF}",
+        ]
+        if list_unsubscribe:
+            head.append(encode_header("List-Unsubscribe", list_unsubscribe))
+            if one_click:
+                head.append(f"List-Unsubscribe-Post: List-Unsubscribe=One-Click{CRLF}")
+        if html is not None and text is None:
+            text = html_to_text(html)
+        if html is not None:
+            body = _multipart("alternative", [_text_part("plain", text or ""), _text_part("html", html)])
+        else:
+            body = _text_part("plain", text or "")
+        if self.attachments:
+            body = _multipart("mixed", [body, *self.attachments])
+        data = ("".join(head) + body).encode("ascii")
+        return self.dkim.sign(data) if self.dkim else data

@@ -1,0 +1,180 @@
+"""SMTP delivery over a persistent connection, with TLS verification and bounded retries.
+
+One `SmtpConnection` sends many messages over one connection; the send loop runs N of them in
+N threads for `connections: N`. A 4xx reply or a connection lost before the final 250 is
+temporary: the message is retried (on a fresh connection when the old one is gone) after a
+bounded backoff, then reported `deferred`. When the connection drops after the message data
+was sent but before the server's reply, the server may or may not have taken it; mailcast
+retries (the Message-ID stays the same, so a duplicate can be recognised). A crash of the whole
+process in that window is what the state file's "in doubt" status covers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import smtplib
+import ssl
+import time
+from collections.abc import Callable
+
+from mailcast.campaign import SmtpTransport
+from mailcast.errors import ConfigError, SmtpAuthError, SmtpUnavailableError
+from mailcast.retry import backoff_delays, is_temporary, suppresses
+from mailcast.transports.base import Delivery
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+
+
+class SmtpConnection:
+    def __init__(
+        self,
+        config: SmtpTransport,
+        *,
+        password: str | None,
+        ssl_context: ssl.SSLContext | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        max_attempts: int = 4,
+    ) -> None:
+        self.config = config
+        self.host = config.host
+        self.port = config.effective_port
+        self.password = password
+        self.context = ssl_context
+        self.sleep = sleep
+        self.max_attempts = max_attempts
+        self.smtp: smtplib.SMTP | None = None
+        if config.username and config.security == "none" and not is_loopback(config.host):
+            raise ConfigError(
+                f"transport.security is none, so the password for {config.username} would cross the network "
+                f"to {config.host} unencrypted; mailcast never does that",
+                hint="Use security: starttls (port 587) or tls (port 465).",
+            )
+        self._connect()
+
+    @property
+    def where(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def _context(self) -> ssl.SSLContext:
+        if self.context is None:
+            self.context = ssl.create_default_context()
+        return self.context
+
+    def _connect(self) -> None:
+        config = self.config
+        try:
+            if config.security == "tls":
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                    self.host, self.port, timeout=config.timeout, context=self._context()
+                )
+            else:
+                smtp = smtplib.SMTP(self.host, self.port, timeout=config.timeout)
+            try:
+                smtp.ehlo()
+                if config.security == "starttls":
+                    if not smtp.has_extn("starttls"):
+                        raise ConfigError(
+                            f"{self.where} does not offer STARTTLS, and transport.security is starttls",
+                            hint="mailcast never falls back to plain text: use security: tls if the server "
+                            "speaks TLS on connect, or ask the server's admin to enable STARTTLS.",
+                        )
+                    smtp.starttls(context=self._context())
+                    smtp.ehlo()
+                if config.username:
+                    smtp.login(config.username, self.password or "")
+            except BaseException:
+                smtp.close()
+                raise
+        except smtplib.SMTPAuthenticationError as exc:
+            raise SmtpAuthError(
+                f"{self.where} refused the login of {config.username}: {exc.smtp_code} {_text(exc.smtp_error)}",
+                hint=f"Check transport.username and the password in ${config.password_env}. Nothing was marked sent.",
+            ) from None
+        except smtplib.SMTPNotSupportedError:
+            raise ConfigError(
+                f"{self.where} does not offer a login (AUTH), but transport.username is set",
+                hint="Remove username and password_env, or use the server's submission port (587).",
+            ) from None
+        except ssl.SSLCertVerificationError as exc:
+            raise SmtpUnavailableError(
+                f"the certificate of {self.where} could not be verified: {exc.verify_message}",
+                hint="Check transport.host is the name on the server's certificate; a private CA can be "
+                "trusted with SSL_CERT_FILE=/path/to/ca.pem.",
+            ) from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise SmtpUnavailableError(
+                f"cannot reach the SMTP server {self.where}: {exc}",
+                hint="Check transport.host, transport.port and transport.security, and that the server is up.",
+            ) from None
+        self.smtp = smtp
+
+    def _drop(self) -> None:
+        if self.smtp is not None:
+            with contextlib.suppress(OSError):
+                self.smtp.close()
+        self.smtp = None
+
+    def _attempt(self, sender: str, recipient: str, message: bytes) -> tuple[int, str]:
+        """One try over the open connection: the reply code and text that decided it."""
+        smtp = self.smtp
+        assert smtp is not None
+        code, reply_data = smtp.mail(sender)
+        reply: bytes | str = reply_data
+        if code == 250:
+            code, reply = smtp.rcpt(recipient)
+            if code in (250, 251):
+                try:
+                    code, reply = smtp.data(message)
+                except smtplib.SMTPDataError as exc:
+                    code, reply = exc.smtp_code, exc.smtp_error
+        if code != 250:
+            try:
+                smtp.rset()
+            except (smtplib.SMTPException, OSError):
+                self._drop()
+        return code, _text(reply)
+
+    def send(self, sender: str, recipient: str, message: bytes) -> Delivery:
+        delays = backoff_delays(self.max_attempts)
+        last_code: int | None = None
+        last = ""
+        for attempt in range(1, self.max_attempts + 1):
+            if attempt > 1:
+                self.sleep(delays[attempt - 2])
+            if self.smtp is None:
+                try:
+                    self._connect()
+                except SmtpUnavailableError as exc:
+                    last = exc.message
+                    continue
+            try:
+                code, reply = self._attempt(sender, recipient, message)
+            except (TimeoutError, smtplib.SMTPServerDisconnected, smtplib.SMTPResponseException, OSError) as exc:
+                self._drop()
+                last_code, last = None, f"connection lost: {exc or type(exc).__name__}"
+                continue
+            text = f"{code} {reply}"
+            if code == 250:
+                return Delivery("sent", code, text, attempts=attempt)
+            if not is_temporary(code):
+                return Delivery("failed", code, text, suppress=suppresses(code, reply), attempts=attempt)
+            last_code, last = code, text
+        return Delivery("deferred", last_code, last, attempts=self.max_attempts)
+
+    def close(self) -> None:
+        if self.smtp is not None:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                self.smtp.quit()
+        self._drop()
