@@ -180,6 +180,11 @@ class StateStore:
         return self.path.parent / f"{self.path.name}.locks"
 
     def _damaged(self, exc: BaseException) -> StateError:
+        if "locked" in str(exc):
+            return StateError(
+                f"the state file {self.path} stayed locked by another process for 30 seconds",
+                hint="Try again when the other mailcast command has finished.",
+            )
         return StateError(
             f"the state file {self.path} cannot be read: {exc}",
             hint="It is damaged or not a mailcast state file. Restore it from a backup, "
@@ -187,14 +192,15 @@ class StateStore:
         )
 
     def _prepare(self) -> None:
-        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if not tables:
-            with self.transaction():
+        # One writer at a time: two processes meeting a new file create the schema once.
+        with self.transaction() as db:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if not tables:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
-                        self._db.execute(statement)
-                self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            return
+                        db.execute(statement)
+                db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                return
         if "meta" not in tables:
             raise StateError(
                 f"{self.path} is an SQLite file but not a mailcast state file",

@@ -1,0 +1,3 @@
+from mailcast.cli import main
+
+main()

@@ -1,0 +1,100 @@
+"""Campaigns on disk and the real `mailcast` command, for the tests that drive whole processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MAILCAST = [sys.executable, "-m", "mailcast"]
+
+
+def write_campaign(
+    folder: Path,
+    count: int = 5,
+    *,
+    name: str = "news",
+    transport: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+    emails: list[str] | None = None,
+    sender: str = "Acme News <news@example.com>",
+) -> Path:
+    """A working campaign with `count` recipients r1@example.com … (or the `emails` given)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    addresses = emails or [f"r{i}@example.com" for i in range(1, count + 1)]
+    lines = ["email,first_name"] + [f"{a},Name{i}" for i, a in enumerate(addresses, start=1)]
+    (folder / "recipients.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (folder / "body.txt").write_text("Hello {{ first_name }}\n", encoding="utf-8")
+    data: dict[str, Any] = {
+        "name": name,
+        "from": sender,
+        "subject": "Hi {{ first_name }}",
+        "template": {"text": "body.txt"},
+        "recipients": "recipients.csv",
+        "transport": transport or {"type": "maildir", "path": "outbox"},
+    }
+    data.update(extra or {})
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def smtp(port: int, **extra: Any) -> dict[str, Any]:
+    return {"type": "smtp", "host": "127.0.0.1", "port": port, "security": "none", "timeout": 5, **extra}
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+def env_for(state: Path, now: str | None = None, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("MAILCAST_NOW", None)
+    env.update({"MAILCAST_STATE": str(state), "TZ": "UTC", "COLUMNS": "200", **extra})
+    if now:
+        env["MAILCAST_NOW"] = now
+    return env
+
+
+def mailcast(*args: str, state: Path, now: str | None = None, cwd: Path | None = None, **extra: str) -> Result:
+    proc = subprocess.run(
+        [*MAILCAST, *args],
+        capture_output=True,
+        text=True,
+        env=env_for(state, now, **extra),
+        cwd=cwd,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def start_mailcast(*args: str, state: Path, now: str | None = None, **extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*MAILCAST, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env_for(state, now, **extra),
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def maildir_recipients(folder: Path) -> list[str]:
+    import mailbox
+
+    box = mailbox.Maildir(folder, create=False)
+    return sorted(str(m["To"]) for m in box)

@@ -1,0 +1,229 @@
+"""A real SMTP server on 127.0.0.1 for tests and benchmarks (aiosmtpd), with chosen misbehaviour.
+
+Run as a script for benchmarks: `python tests/smtp_server.py [--port N] [--delay S]` prints the port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+
+    @property
+    def to(self) -> str:
+        return self.rcpt_tos[0]
+
+    def parsed(self) -> Any:
+        return message_from_bytes(self.data, policy=policy.default)
+
+
+@dataclass
+class Behaviour:
+    """What the server does: replies per recipient, login, delays, dropped connections."""
+
+    replies: dict[str, str] = field(default_factory=dict)  # recipient -> reply at RCPT, e.g. "550 5.1.1 User unknown"
+    replies_times: dict[str, int] = field(
+        default_factory=dict
+    )  # recipient -> answer the reply this many times, then accept
+    data_replies: dict[str, str] = field(default_factory=dict)  # recipient -> reply at end of DATA
+    user: str | None = None
+    password: str | None = None
+    delay: float = 0.0  # seconds before each reply to MAIL, RCPT and DATA
+    drop_after: int | None = None  # drop the connection (no reply) on the DATA after this many accepted messages, once
+    drop_on_data: set[str] = field(default_factory=set)  # drop the connection at DATA for these, the first time
+
+
+class Handler:
+    def __init__(self, behaviour: Behaviour) -> None:
+        self.b = behaviour
+        self.messages: list[Received] = []
+        self.lock = threading.Lock()
+        self.answered: dict[str, int] = {}
+        self.dropped: set[str] = set()
+        self.drop_done = False
+
+    async def _wait(self) -> None:
+        if self.b.delay:
+            await asyncio.sleep(self.b.delay)
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        await self._wait()
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        await self._wait()
+        reply = self.b.replies.get(address)
+        if reply is not None:
+            times = self.b.replies_times.get(address)
+            with self.lock:
+                count = self.answered.get(address, 0)
+                self.answered[address] = count + 1
+            if times is None or count < times:
+                return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        await self._wait()
+        to = envelope.rcpt_tos[0]
+        with self.lock:
+            drop = (to in self.b.drop_on_data and to not in self.dropped) or (
+                self.b.drop_after is not None and not self.drop_done and len(self.messages) >= self.b.drop_after
+            )
+            if drop:
+                self.dropped.add(to)
+                self.drop_done = self.drop_done or self.b.drop_after is not None
+        if drop:
+            assert server.transport is not None
+            server.transport.abort()
+            return "421 dropped"
+        if to in self.b.data_replies:
+            return self.b.data_replies[to]
+        data = envelope.original_content or b""
+        with self.lock:
+            self.messages.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), data))
+        return "250 2.0.0 Message accepted"
+
+
+class CountingSMTP(SMTP):
+    connections = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        type(self).connections += 1
+        super().connection_made(transport)
+
+
+class TestServer(Controller):
+    """aiosmtpd on 127.0.0.1 with a free port; `.messages` holds what it accepted."""
+
+    __test__ = False
+
+    def __init__(
+        self,
+        behaviour: Behaviour | None = None,
+        *,
+        port: int = 0,
+        tls_context: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
+    ) -> None:
+        self.behaviour = behaviour or Behaviour()
+        self.handler_ = Handler(self.behaviour)
+        self.counter = type("Counter", (CountingSMTP,), {"connections": 0})
+        kwargs: dict[str, Any] = {}
+        if self.behaviour.user is not None:
+            kwargs.update(authenticator=self._authenticate, auth_require_tls=False, auth_required=True)
+        if tls_context is not None and not implicit_tls:
+            kwargs.update(tls_context=tls_context, require_starttls=False)
+        super().__init__(
+            self.handler_,
+            hostname="127.0.0.1",
+            port=port or _free_port(),
+            ssl_context=tls_context if implicit_tls else None,
+            server_hostname="localhost",
+            ready_timeout=10,
+            **kwargs,
+        )
+
+    def start(self) -> None:
+        super().start()
+        self.counter.connections = 0  # the controller's own readiness check is not a client
+
+    def factory(self) -> SMTP:
+        return self.counter(self.handler, **self.SMTP_kwargs)  # type: ignore[no-any-return]
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = (
+            isinstance(data, LoginPassword)
+            and data.login.decode() == self.behaviour.user
+            and data.password.decode() == self.behaviour.password
+        )
+        return AuthResult(success=ok, handled=False)
+
+    def _trigger_server(self) -> None:
+        # Controller checks readiness with a plain connection; with implicit TLS that would fail.
+        if self.ssl_context is None:
+            super()._trigger_server()
+        else:
+            import socket
+
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            with socket.create_connection((self.hostname, self.port), 5) as raw:
+                with context.wrap_socket(raw) as tls:
+                    tls.recv(1024)
+
+    @property
+    def messages(self) -> list[Received]:
+        with self.handler_.lock:
+            return list(self.handler_.messages)
+
+    @property
+    def connections(self) -> int:
+        return int(self.counter.connections)
+
+    def recipients(self) -> list[str]:
+        return sorted(m.to for m in self.messages)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--delay", type=float, default=0.0)
+    args = parser.parse_args()
+    server = TestServer(Behaviour(delay=args.delay), port=args.port)
+    server.handler_.messages = _Discard()  # type: ignore[assignment]
+    server.start()
+    print(server.port, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.stop()
+
+
+class _Discard(list):  # type: ignore[type-arg]
+    """Benchmarks count messages but do not keep them."""
+
+    count = 0
+
+    def append(self, item: Any) -> None:
+        self.count += 1
+
+    def __len__(self) -> int:
+        return self.count
+
+
+if __name__ == "__main__":
+    main()

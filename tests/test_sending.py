@@ -1,0 +1,275 @@
+"""`mailcast send` as a user runs it: real processes, a real SMTP server, a real state file."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from helpers import mailcast, smtp, start_mailcast, write_campaign
+from smtp_server import TestServer
+
+
+def test_every_recipient_once_and_a_second_send_sends_nothing(
+    tmp_path: Path, smtp_server: Callable[..., TestServer]
+) -> None:
+    server = smtp_server()
+    campaign = write_campaign(tmp_path / "c", 12, transport=smtp(server.port, connections=3))
+    state = tmp_path / "state.db"
+    first = mailcast("send", str(campaign), "--yes", state=state)
+    assert first.code == 0, first.err
+    assert "12 sent now" in first.out and "Completed" in first.out
+    assert server.recipients() == sorted(f"r{i}@example.com" for i in range(1, 13))
+    again = mailcast("send", str(campaign), "--yes", state=state)
+    assert again.code == 0
+    assert "already completed" in again.out
+    assert len(server.messages) == 12
+    status = mailcast("status", "--json", state=state).json()
+    assert status[0]["status"] == "completed" and status[0]["sent"] == 12 and status[0]["type"] == "batch"
+    # the message as received: one To, the Message-ID recorded in the report
+    report = mailcast("report", str(campaign), "--json", state=state).json()
+    ids = {r["email"]: r["message_id"] for r in report["recipients"]}
+    for received in server.messages:
+        parsed = received.parsed()
+        assert parsed["To"] == received.to
+        assert parsed["Message-ID"] == ids[received.to]
+
+
+def test_again_starts_a_new_run(tmp_path: Path, smtp_server: Callable[..., TestServer]) -> None:
+    server = smtp_server()
+    campaign = write_campaign(tmp_path / "c", 3, transport=smtp(server.port))
+    state = tmp_path / "state.db"
+    assert mailcast("send", str(campaign), "--yes", state=state).code == 0
+    assert mailcast("send", str(campaign), "--yes", "--again", state=state).code == 0
+    assert Counter(server.recipients()) == {f"r{i}@example.com": 2 for i in range(1, 4)}
+    assert [r["run"] for r in mailcast("status", "--json", state=state).json()] == [1, 2]
+
+
+def test_dry_run_connects_to_nothing_and_changes_no_state(
+    tmp_path: Path, smtp_server: Callable[..., TestServer]
+) -> None:
+    server = smtp_server()
+    campaign = write_campaign(tmp_path / "c", 4, transport=smtp(server.port))
+    state = tmp_path / "state.db"
+    result = mailcast("send", str(campaign), "--dry-run", state=state)
+    assert result.code == 0
+    assert "would send 4" in result.out
+    assert server.connections == 0 and not state.exists()
+
+
+def test_temporary_failure_then_success(tmp_path: Path, smtp_server: Callable[..., TestServer]) -> None:
+    server = smtp_server(replies={"r2@example.com": "451 4.7.1 Greylisted"}, replies_times={"r2@example.com": 1})
+    campaign = write_campaign(tmp_path / "c", 3, transport=smtp(server.port))
+    result = mailcast("send", str(campaign), "--yes", state=tmp_path / "state.db")
+    assert result.code == 0, result.out + result.err
+    assert server.recipients() == ["r1@example.com", "r2@example.com", "r3@example.com"]
+
+
+def test_deferred_rows_wait_and_go_later(tmp_path: Path, smtp_server: Callable[..., TestServer]) -> None:
+    server = smtp_server(replies={"r2@example.com": "451 4.7.1 Try later"}, replies_times={"r2@example.com": 4})
+    campaign = write_campaign(tmp_path / "c", 3, transport=smtp(server.port))
+    state = tmp_path / "state.db"
+    first = mailcast("send", str(campaign), "--yes", state=state, now="2026-12-01T10:00:00+00:00")
+    assert first.code == 75
+    assert "deferred" in first.out
+    row = mailcast("status", "--json", state=state).json()[0]
+    assert row["deferred"] == 1 and row["status"] == "paused" and row["resume_at"].startswith("2026-12-01T10:10")
+    # run-due before the retry time does nothing and says nothing; after it, the row goes
+    early = mailcast("run-due", str(campaign), state=state, now="2026-12-01T10:05:00+00:00")
+    assert (early.code, early.out) == (0, "")
+    later = mailcast("run-due", str(campaign), state=state, now="2026-12-01T10:11:00+00:00")
+    assert later.code == 0, later.out + later.err
+    assert server.recipients() == ["r1@example.com", "r2@example.com", "r3@example.com"]
+
+
+def test_bounced_mailbox_fails_and_is_suppressed(tmp_path: Path, smtp_server: Callable[..., TestServer]) -> None:
+    server = smtp_server(replies={"r2@example.com": "550 5.1.1 No such user"})
+    campaign = write_campaign(tmp_path / "c", 3, transport=smtp(server.port))
+    state = tmp_path / "state.db"
+    result = mailcast("send", str(campaign), "--yes", state=state)
+    assert result.code == 1
+    assert "1 failed" in result.out
+    listed = mailcast("suppress", "list", "--json", state=state).json()
+    assert [e["email"] for e in listed] == ["r2@example.com"]
+    report = mailcast("report", str(campaign), "--json", state=state).json()
+    assert report["totals"] == {"failed": 1, "sent": 2}
+    failed = next(r for r in report["recipients"] if r["status"] == "failed")
+    assert failed["last_reply"].startswith("550 5.1.1")
+    # the next campaign to that address skips it
+    other = write_campaign(tmp_path / "d", 3, name="other", transport=smtp(server.port))
+    assert mailcast("send", str(other), "--yes", state=state).code == 1
+    assert Counter(server.recipients())["r2@example.com"] == 0
+
+
+def test_refused_login_exits_77_with_nothing_marked_sent(
+    tmp_path: Path, smtp_server: Callable[..., TestServer]
+) -> None:
+    server = smtp_server(user="news", password="right")
+    transport = smtp(server.port, username="news", password_env="TEST_SMTP_PASSWORD")
+    campaign = write_campaign(tmp_path / "c", 3, transport=transport)
+    state = tmp_path / "state.db"
+    result = mailcast("send", str(campaign), "--yes", state=state, TEST_SMTP_PASSWORD="wrong-secret")
+    assert result.code == 77
+    assert "news" in result.err and "wrong-secret" not in result.err + result.out
+    assert server.messages == []
+    assert all(r["sent"] == 0 for r in mailcast("status", "--json", state=state).json())
+    ok = mailcast("send", str(campaign), "--yes", state=state, TEST_SMTP_PASSWORD="right")
+    assert ok.code == 0 and len(server.messages) == 3
+
+
+def test_missing_password_variable_is_a_config_error(tmp_path: Path) -> None:
+    transport = smtp(2525, username="news", password_env="MAILCAST_TEST_UNSET_VARIABLE")
+    campaign = write_campaign(tmp_path / "c", 1, transport=transport)
+    result = mailcast("send", str(campaign), "--yes", state=tmp_path / "s.db")
+    assert result.code == 78
+    assert "MAILCAST_TEST_UNSET_VARIABLE" in result.err
+
+
+def test_unreachable_server_exits_69(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    campaign = write_campaign(tmp_path / "c", 2, transport=smtp(port))
+    result = mailcast("send", str(campaign), "--yes", state=tmp_path / "s.db")
+    assert result.code == 69
+    assert f"127.0.0.1:{port}" in result.err
+
+
+def test_damaged_state_file_exits_74_and_is_left_alone(tmp_path: Path) -> None:
+    campaign = write_campaign(tmp_path / "c", 2)
+    state = tmp_path / "state.db"
+    garbage = b"not a database" * 500
+    state.write_bytes(garbage)
+    for args in (["send", str(campaign), "--yes"], ["status"]):
+        result = mailcast(*args, state=state)
+        assert result.code == 74, result.err
+        assert str(state) in result.err
+    assert state.read_bytes() == garbage
+
+
+def test_bad_data_sends_nothing(tmp_path: Path, smtp_server: Callable[..., TestServer]) -> None:
+    server = smtp_server()
+    campaign = write_campaign(
+        tmp_path / "c", emails=["a@example.com", "not-an-address", "b@example.com"], transport=smtp(server.port)
+    )
+    state = tmp_path / "state.db"
+    result = mailcast("send", str(campaign), "--yes", state=state)
+    assert result.code == 65
+    assert "recipients.csv:3" in result.err
+    assert server.connections == 0
+    assert mailcast("status", "--json", state=state).json() == []
+
+
+def test_permissive_skips_bad_rows_and_duplicates(tmp_path: Path, smtp_server: Callable[..., TestServer]) -> None:
+    server = smtp_server()
+    campaign = write_campaign(
+        tmp_path / "c",
+        emails=["a@example.com", "not-an-address", "A@Example.com", "b@example.com"],
+        transport=smtp(server.port),
+        extra={"validation": "permissive"},
+    )
+    state = tmp_path / "state.db"
+    result = mailcast("send", str(campaign), "--yes", state=state)
+    assert result.code == 1  # finished, some not delivered (skipped)
+    assert server.recipients() == ["a@example.com", "b@example.com"]
+    assert mailcast("status", "--json", state=state).json()[0]["skipped"] == 2
+
+
+def test_two_sends_at_once_one_exits_75_each_recipient_once(
+    tmp_path: Path, smtp_server: Callable[..., TestServer]
+) -> None:
+    server = smtp_server(delay=0.02)
+    campaign = write_campaign(tmp_path / "c", 20, transport=smtp(server.port))
+    state = tmp_path / "state.db"
+    procs = [start_mailcast("send", str(campaign), "--yes", state=state) for _ in range(2)]
+    outcomes = [(p.wait(timeout=120), p.communicate()) for p in procs]
+    codes = sorted(code for code, _ in outcomes)
+    assert codes == [0, 75], outcomes
+    busy = next(err for code, (_, err) in outcomes if code == 75)
+    assert "process" in busy and "Traceback" not in busy
+    assert server.recipients() == sorted(f"r{i}@example.com" for i in range(1, 21))
+
+
+def test_kill_9_mid_run_loses_nobody_and_duplicates_only_rows_in_doubt(
+    tmp_path: Path, smtp_server: Callable[..., TestServer]
+) -> None:
+    server = smtp_server(delay=0.02)
+    count = 40
+    campaign = write_campaign(tmp_path / "c", count, transport=smtp(server.port, connections=2))
+    state = tmp_path / "state.db"
+    proc = start_mailcast("send", str(campaign), "--yes", state=state)
+    deadline = time.monotonic() + 60
+    while len(server.messages) < 10 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert 0 < len(server.messages) < count
+
+    db = sqlite3.connect(state)
+    in_doubt = {row[0] for row in db.execute("SELECT email FROM recipients WHERE status = 'sending'")}
+    db.close()
+    assert len(in_doubt) <= 2  # at most one message in flight per connection
+
+    resumed = mailcast("send", str(campaign), "--yes", state=state)
+    received = Counter(server.recipients())
+    everyone = {f"r{i}@example.com" for i in range(1, count + 1)}
+    # nobody twice; everybody but the rows in doubt has arrived
+    assert max(received.values()) == 1
+    assert everyone - set(received) <= in_doubt
+    if in_doubt:
+        assert resumed.code == 75 and "in doubt" in resumed.out
+        for email in in_doubt:
+            assert email in resumed.out
+        final = mailcast("send", str(campaign), "--yes", "--resend-in-doubt", state=state)
+        assert final.code == 0, final.out + final.err
+        received = Counter(server.recipients())
+        assert set(received) == everyone
+        assert {e for e, n in received.items() if n > 1} <= in_doubt
+    else:
+        assert resumed.code == 0
+        assert set(received) == everyone
+
+
+def test_pause_stops_a_running_send(tmp_path: Path, smtp_server: Callable[..., TestServer]) -> None:
+    server = smtp_server(delay=0.03)
+    campaign = write_campaign(tmp_path / "c", 60, transport=smtp(server.port))
+    state = tmp_path / "state.db"
+    proc = start_mailcast("send", str(campaign), "--yes", state=state)
+    deadline = time.monotonic() + 60
+    while len(server.messages) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert mailcast("pause", str(campaign), state=state).code == 0
+    code = proc.wait(timeout=60)
+    assert code == 75
+    sent = len(server.messages)
+    assert sent < 60
+    status = mailcast("status", "--json", state=state).json()[0]
+    assert status["status"] == "paused" and status["sent"] == sent
+    # a paused run is not sent by send until resumed
+    assert mailcast("send", str(campaign), "--yes", state=state).code == 75
+    assert mailcast("resume", str(campaign), state=state).code == 0
+    assert mailcast("send", str(campaign), "--yes", state=state).code == 0
+    assert server.recipients() == sorted(f"r{i}@example.com" for i in range(1, 61))
+
+
+def test_limit_option_sends_part_now(tmp_path: Path) -> None:
+    campaign = write_campaign(tmp_path / "c", 5)
+    state = tmp_path / "state.db"
+    first = mailcast("send", str(campaign), "--yes", "--limit", "2", state=state)
+    assert first.code == 75
+    assert mailcast("status", "--json", state=state).json()[0]["sent"] == 2
+    assert mailcast("send", str(campaign), "--yes", state=state).code == 0
+    assert len(list((tmp_path / "c" / "outbox" / "new").iterdir())) == 5
+
+
+def test_json_output_is_json_only(tmp_path: Path) -> None:
+    campaign = write_campaign(tmp_path / "c", 2)
+    result = mailcast("send", str(campaign), "--yes", "--json", state=tmp_path / "s.db")
+    data = json.loads(result.out)
+    assert data["sent_now"] == 2 and data["exit_code"] == 0

@@ -1,0 +1,198 @@
+"""The SMTP transport against a real server on 127.0.0.1: replies, drops, logins, TLS."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from mailcast.campaign import SmtpTransport
+from mailcast.errors import ConfigError, ExitCode, SmtpAuthError, SmtpUnavailableError
+from mailcast.retry import backoff_delays
+from mailcast.transports.smtp import SmtpConnection, is_loopback
+from smtp_server import TestServer
+
+SENDER = "news@example.com"
+
+
+def message(to: str) -> bytes:
+    return f"From: {SENDER}\r\nTo: {to}\r\nSubject: hi\r\nMessage-ID: <{to}>\r\n\r\nHello\r\n.line\r\n".encode()
+
+
+def config(server: TestServer, **extra: Any) -> SmtpTransport:
+    values: dict[str, Any] = {
+        "type": "smtp",
+        "host": "127.0.0.1",
+        "port": server.port,
+        "security": "none",
+        "timeout": 5.0,
+    }
+    values.update(extra)
+    return SmtpTransport.model_validate(values)
+
+
+def connect(server: TestServer, *, password: str | None = None, **extra: Any) -> tuple[SmtpConnection, list[float]]:
+    slept: list[float] = []
+    conn = SmtpConnection(config(server, **extra), password=password, sleep=slept.append, max_attempts=3)
+    return conn, slept
+
+
+def test_many_messages_share_one_connection(smtp_server: Callable[..., TestServer]) -> None:
+    server = smtp_server()
+    conn, _ = connect(server)
+    results = [conn.send(SENDER, f"r{i}@example.com", message(f"r{i}@example.com")) for i in range(20)]
+    conn.close()
+    assert [r.status for r in results] == ["sent"] * 20
+    assert server.connections == 1
+    assert server.recipients() == sorted(f"r{i}@example.com" for i in range(20))
+    assert b"\r\n.line\r\n" in server.messages[0].data  # dot-stuffing undone by the server
+
+
+def test_temporary_reply_is_retried_then_sent(smtp_server: Callable[..., TestServer]) -> None:
+    server = smtp_server(
+        replies={"slow@example.com": "451 4.7.1 Try again later"}, replies_times={"slow@example.com": 1}
+    )
+    conn, slept = connect(server)
+    result = conn.send(SENDER, "slow@example.com", message("slow@example.com"))
+    conn.close()
+    assert result.status == "sent" and result.attempts == 2
+    assert slept == backoff_delays(3)[:1]
+    assert server.recipients() == ["slow@example.com"]
+
+
+def test_always_temporary_is_deferred(smtp_server: Callable[..., TestServer]) -> None:
+    server = smtp_server(replies={"slow@example.com": "451 4.7.1 Try again later"})
+    conn, slept = connect(server)
+    result = conn.send(SENDER, "slow@example.com", message("slow@example.com"))
+    after = conn.send(SENDER, "ok@example.com", message("ok@example.com"))
+    conn.close()
+    assert result.status == "deferred" and result.code == 451 and "Try again" in result.reply
+    assert len(slept) == 2
+    assert after.status == "sent"  # the connection stays usable
+
+
+@pytest.mark.parametrize(
+    ("reply", "suppress"),
+    [("550 5.1.1 User unknown", True), ("554 5.7.1 Rejected as spam", False)],
+)
+def test_permanent_reply_fails_without_retry(
+    smtp_server: Callable[..., TestServer], reply: str, suppress: bool
+) -> None:
+    server = smtp_server(replies={"bad@example.com": reply})
+    conn, slept = connect(server)
+    result = conn.send(SENDER, "bad@example.com", message("bad@example.com"))
+    conn.close()
+    assert result.status == "failed" and result.suppress is suppress
+    assert result.reply.startswith(reply[:3])
+    assert slept == []
+
+
+def test_permanent_reply_after_data(smtp_server: Callable[..., TestServer]) -> None:
+    server = smtp_server(data_replies={"bad@example.com": "552 5.3.4 Message too big"})
+    conn, _ = connect(server)
+    result = conn.send(SENDER, "bad@example.com", message("bad@example.com"))
+    conn.close()
+    assert result.status == "failed" and result.code == 552 and not result.suppress
+
+
+def test_dropped_connection_is_retried_on_a_new_one(smtp_server: Callable[..., TestServer]) -> None:
+    server = smtp_server(drop_after=3)
+    conn, slept = connect(server)
+    results = [conn.send(SENDER, f"r{i}@example.com", message(f"r{i}@example.com")) for i in range(6)]
+    conn.close()
+    assert [r.status for r in results] == ["sent"] * 6
+    assert server.recipients() == sorted(f"r{i}@example.com" for i in range(6))  # each once
+    assert server.connections == 2
+    assert len(slept) == 1
+
+
+def test_wrong_password_names_user_and_host_not_password(smtp_server: Callable[..., TestServer]) -> None:
+    server = smtp_server(user="news", password="right")
+    with pytest.raises(SmtpAuthError) as caught:
+        connect(server, password="wrong-secret", username="news", password_env="PW")
+    assert caught.value.exit_code == ExitCode.AUTH
+    text = str(caught.value)
+    assert "news" in text and f"127.0.0.1:{server.port}" in text
+    assert "wrong-secret" not in text
+
+
+def test_right_password_logs_in(smtp_server: Callable[..., TestServer]) -> None:
+    server = smtp_server(user="news", password="right")
+    conn, _ = connect(server, password="right", username="news", password_env="PW")
+    assert conn.send(SENDER, "a@example.com", message("a@example.com")).status == "sent"
+    conn.close()
+
+
+def test_closed_port_is_unavailable() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed when the block ends: nothing listens there
+    transport = SmtpTransport.model_validate({"type": "smtp", "host": "127.0.0.1", "port": port, "security": "none"})
+    with pytest.raises(SmtpUnavailableError) as caught:
+        SmtpConnection(transport, password=None)
+    assert caught.value.exit_code == ExitCode.UNAVAILABLE
+    assert f"127.0.0.1:{port}" in caught.value.message
+
+
+def test_password_never_crosses_the_network_in_clear() -> None:
+    transport = SmtpTransport.model_validate(
+        {"type": "smtp", "host": "smtp.example.com", "security": "none", "username": "u", "password_env": "P"}
+    )
+    with pytest.raises(ConfigError) as caught:
+        SmtpConnection(transport, password="pw")  # refused before any connection is tried
+    assert caught.value.exit_code == ExitCode.CONFIG
+    assert "starttls" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.3.2.1", True),
+        ("::1", True),
+        ("localhost", True),
+        ("10.0.0.1", False),
+        ("smtp.example.com", False),
+    ],
+)
+def test_loopback_hosts(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+def test_starttls_with_trusted_certificate(smtp_server: Callable[..., TestServer], tls_ca: Any) -> None:
+    server = smtp_server(tls_context=tls_ca.server, user="news", password="right")
+    conn = SmtpConnection(
+        config(server, security="starttls", host="localhost", username="news", password_env="P"),
+        password="right",
+        ssl_context=tls_ca.client,
+    )
+    assert conn.send(SENDER, "a@example.com", message("a@example.com")).status == "sent"
+    conn.close()
+
+
+def test_starttls_with_untrusted_certificate_is_refused(smtp_server: Callable[..., TestServer], tls_ca: Any) -> None:
+    server = smtp_server(tls_context=tls_ca.server)
+    with pytest.raises(SmtpUnavailableError) as caught:
+        SmtpConnection(config(server, security="starttls", host="localhost"), password=None)
+    assert "certificate" in caught.value.message
+
+
+def test_starttls_missing_is_not_a_fallback(smtp_server: Callable[..., TestServer]) -> None:
+    server = smtp_server()
+    with pytest.raises(ConfigError, match="STARTTLS"):
+        SmtpConnection(config(server, security="starttls"), password=None)
+
+
+def test_implicit_tls(smtp_server: Callable[..., TestServer], tls_ca: Any) -> None:
+    server = smtp_server(tls_context=tls_ca.server, implicit_tls=True)
+    conn = SmtpConnection(config(server, security="tls", host="localhost"), password=None, ssl_context=tls_ca.client)
+    assert conn.send(SENDER, "a@example.com", message("a@example.com")).status == "sent"
+    conn.close()
+
+
+def test_backoff_is_bounded() -> None:
+    assert backoff_delays(1) == []
+    assert backoff_delays(4) == [0.5, 1.0, 2.0]
+    assert max(backoff_delays(20)) == 8.0
