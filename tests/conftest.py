@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from smtp_server import Behaviour, TestServer  # noqa: E402
+from smtp_server import Behaviour, TestServer
 
 
 @pytest.fixture

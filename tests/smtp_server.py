@@ -172,9 +172,8 @@ class TestServer(Controller):
             context = ssl.create_default_context()
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-            with socket.create_connection((self.hostname, self.port), 5) as raw:
-                with context.wrap_socket(raw) as tls:
-                    tls.recv(1024)
+            with socket.create_connection((self.hostname, self.port), 5) as raw, context.wrap_socket(raw) as tls:
+                tls.recv(1024)
 
     @property
     def messages(self) -> list[Received]:
