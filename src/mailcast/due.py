@@ -96,7 +96,11 @@ def _what_is_due(campaign: Campaign, store: StateStore, settings: Settings) -> t
     if campaign.schedule is None:
         return None, SendOptions()
     zone = schedule_zone(campaign.schedule, settings.zone)
-    due = occurrences_due(campaign.schedule, zone=zone, last=store.latest_occurrence(campaign.name), now=now)
+    last = store.latest_occurrence(campaign.name)
+    if last is None and campaign.schedule.cron and campaign.schedule.start is None:
+        # Without a start, a cron schedule begins with the first occurrence after run-due first saw it.
+        last = store.first_seen(campaign.name, now=now)
+    due = occurrences_due(campaign.schedule, zone=zone, last=last, now=now)
     if due is None:
         return None, SendOptions()
     return "started", SendOptions(occurrence=due, again=True)

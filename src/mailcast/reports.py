@@ -33,6 +33,7 @@ class RunStatus:
     in_doubt: int
     pending: int
     resume_at: str | None
+    occurrence: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,6 +72,7 @@ def build_status(
                 in_doubt=in_doubt,
                 pending=pending,
                 resume_at=run.resume_at.astimezone(zone).isoformat() if run.resume_at else None,
+                occurrence=run.occurrence.astimezone(zone).isoformat() if run.occurrence else None,
             )
         )
     for campaign in campaigns:

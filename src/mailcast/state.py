@@ -68,6 +68,10 @@ CREATE TABLE sender_domains (
     limits TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
+CREATE TABLE schedules (
+    campaign TEXT PRIMARY KEY,
+    first_seen TEXT NOT NULL
+);
 CREATE TABLE suppressions (
     key TEXT PRIMARY KEY,
     email TEXT NOT NULL,
@@ -478,6 +482,13 @@ class StateStore:
 
     def in_doubt(self, run_id: int) -> list[RecipientOutcome]:
         return [o for o in self.outcomes(run_id) if o.status == "sending"]
+
+    def first_seen(self, campaign: str, *, now: datetime) -> datetime:
+        """When run-due first saw this recurring campaign (recorded now if never)."""
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO schedules (campaign, first_seen) VALUES (?, ?)", (campaign, _iso(now)))
+            row = db.execute("SELECT first_seen FROM schedules WHERE campaign = ?", (campaign,)).fetchone()
+        return datetime.fromisoformat(row[0])
 
     # Sender domains --------------------------------------------------------
 

@@ -1,0 +1,95 @@
+"""`mailcast run-due`, the cron entry point: scheduled and recurring campaigns over simulated time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from helpers import maildir_recipients, mailcast, write_campaign
+
+
+def test_scheduled_campaign_goes_once_after_its_start(tmp_path: Path) -> None:
+    folder = tmp_path / "campaigns"
+    write_campaign(folder / "news", 3, extra={"schedule": {"start": "2026-12-01 09:00", "timezone": "Europe/Berlin"}})
+    state = tmp_path / "state.db"
+    before = mailcast("run-due", str(folder), state=state, now="2026-12-01T07:59:00+00:00")
+    assert (before.code, before.out, before.err) == (0, "", "")
+    status = mailcast("status", "--json", state=state, now="2026-12-01T07:59:00+00:00", cwd=tmp_path).json()
+    assert status[0]["status"] == "scheduled" and status[0]["resume_at"].startswith("2026-12-01T08:00")
+    after = mailcast("run-due", str(folder), state=state, now="2026-12-01T08:01:00+00:00")
+    assert after.code == 0 and "3 sent now" in after.out
+    again = mailcast("run-due", str(folder), state=state, now="2026-12-02T08:01:00+00:00")
+    assert (again.code, again.out) == (0, "")
+    assert len(maildir_recipients(folder / "news" / "outbox")) == 3
+    runs = mailcast("status", "--json", state=state).json()
+    assert [(r["type"], r["status"]) for r in runs] == [("scheduled", "completed")]
+
+
+def test_recurring_every_24h_once_a_day_reading_the_csv_afresh(tmp_path: Path) -> None:
+    folder = tmp_path / "campaigns"
+    campaign = write_campaign(folder / "daily", 2, extra={"schedule": {"start": "2026-12-01 09:00", "every": "24h"}})
+    state = tmp_path / "state.db"
+    for n in (1, 2, 3):
+        if n == 3:  # the list changed: the next occurrence uses the new one
+            (campaign.parent / "recipients.csv").write_text("email,first_name\nnew@example.com,New\n", encoding="utf-8")
+        for hour in (10, 15, 23):
+            result = mailcast(
+                "run-due", str(folder), state=state, now=f"2026-12-{n:02d}T{hour:02d}:00:00+00:00", TZ="UTC"
+            )
+            assert result.code == 0, result.err
+            assert bool(result.out) == (hour == 10), result.out
+    runs = mailcast("status", "--json", state=state).json()
+    runs = [r for r in runs if r["run"] is not None]
+    assert [r["type"] for r in runs] == ["recurring"] * 3
+    assert [r["occurrence"][:13] for r in runs] == ["2026-12-01T09", "2026-12-02T09", "2026-12-03T09"]
+    assert maildir_recipients(campaign.parent / "outbox").count("r1@example.com") == 2
+    assert "new@example.com" in maildir_recipients(campaign.parent / "outbox")
+
+
+def test_missed_occurrences_send_only_the_latest(tmp_path: Path) -> None:
+    folder = tmp_path / "campaigns"
+    write_campaign(folder / "daily", 1, extra={"schedule": {"start": "2026-12-01 09:00", "every": "1d"}})
+    state = tmp_path / "state.db"
+    result = mailcast("run-due", str(folder), state=state, now="2026-12-05T10:00:00+00:00", TZ="UTC")
+    assert result.code == 0
+    runs = [r for r in mailcast("status", "--json", state=state).json() if r["run"]]
+    assert len(runs) == 1 and runs[0]["occurrence"].startswith("2026-12-05T09:00")
+
+
+def test_cron_in_local_time_across_a_dst_change(tmp_path: Path) -> None:
+    folder = tmp_path / "campaigns"
+    schedule = {"start": "2026-03-27 00:00", "cron": "0 9 * * *", "timezone": "Europe/Berlin"}
+    write_campaign(folder / "morning", 1, extra={"schedule": schedule})
+    state = tmp_path / "state.db"
+    moments = [
+        ("2026-03-28T07:30:00+00:00", False),  # 08:30 CET: before 09:00, but yesterday's 09:00 is due
+        ("2026-03-28T08:05:00+00:00", True),  # 09:05 CET
+        ("2026-03-29T06:30:00+00:00", False),  # 08:30 CEST: not yet
+        ("2026-03-29T07:05:00+00:00", True),  # 09:05 CEST
+    ]
+    sent_flags = []
+    for now, _ in moments:
+        result = mailcast("run-due", str(folder), state=state, now=now, TZ="UTC")
+        assert result.code == 0, result.err
+        sent_flags.append(bool(result.out))
+    assert sent_flags == [True, True, False, True]
+    occurrences = [r["occurrence"] for r in mailcast("status", "--json", state=state, TZ="UTC").json() if r["run"]]
+    assert occurrences == ["2026-03-27T08:00:00+00:00", "2026-03-28T08:00:00+00:00", "2026-03-29T07:00:00+00:00"]
+
+
+def test_campaign_without_schedule_is_never_started_by_run_due(tmp_path: Path) -> None:
+    folder = tmp_path / "campaigns"
+    write_campaign(folder / "plain", 2)
+    result = mailcast("run-due", str(folder), state=tmp_path / "state.db", now="2026-12-01T10:00:00+00:00")
+    assert (result.code, result.out) == (0, "")
+    assert not (folder / "plain" / "outbox").exists()
+
+
+def test_one_broken_campaign_does_not_stop_the_others(tmp_path: Path) -> None:
+    folder = tmp_path / "campaigns"
+    write_campaign(folder / "good", 2, extra={"schedule": {"start": "2026-12-01 09:00"}})
+    (folder / "broken").mkdir()
+    (folder / "broken" / "broken.yaml").write_text("from: x@example.com\ncolour: red\n", encoding="utf-8")
+    result = mailcast("run-due", str(folder), state=tmp_path / "state.db", now="2026-12-01T10:00:00+00:00", TZ="UTC")
+    assert result.code == 78
+    assert "broken.yaml" in result.err and "colour" in result.err
+    assert len(maildir_recipients(folder / "good" / "outbox")) == 2
