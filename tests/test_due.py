@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import maildir_recipients, mailcast, write_campaign
+from helpers import mailcast, maildir_recipients, write_campaign
 
 
 def test_scheduled_campaign_goes_once_after_its_start(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from helpers import maildir_recipients, mailcast, smtp, start_mailcast, write_campaign
+from helpers import mailcast, maildir_recipients, smtp, start_mailcast, write_campaign
 from smtp_server import TestServer
 
 

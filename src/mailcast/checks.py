@@ -48,7 +48,7 @@ def check_campaign(campaign: Campaign, *, render_rows: bool = True) -> CheckRepo
     templates, template_problems = load_templates(campaign)
     report.templates = templates
     report.errors.extend(template_problems)
-    if templates is not None and recipients.columns:
+    if recipients.columns:
         errors, warnings = check_variables(templates, recipients.columns, csv_file=csv_shown)
         report.errors.extend(errors)
         report.warnings.extend(warnings)
@@ -57,7 +57,7 @@ def check_campaign(campaign: Campaign, *, render_rows: bool = True) -> CheckRepo
     report.errors.extend(p for p in recipients.errors if p.row is None)
     bad_rows: dict[int, str] = {p.row: p.message for p in row_problems if p.row is not None}
 
-    if render_rows and templates is not None and not report.errors:
+    if render_rows and not report.errors:
         for recipient in recipients.rows:
             problem = check_rendered_row(campaign, templates, recipient, csv_shown)
             if problem is not None:

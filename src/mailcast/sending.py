@@ -157,11 +157,9 @@ def plan_send(campaign: Campaign, store: StateStore | None, settings: Settings, 
             return plan
         assert store is not None
         templates, problems = load_templates(campaign)
-        columns = list(store.columns(latest.id))
-        if templates is not None:
-            errors, _ = check_variables(templates, columns, csv_file=campaign.recipients)
-            problems.extend(errors)
-        if problems or templates is None:
+        errors, _ = check_variables(templates, store.columns(latest.id), csv_file=campaign.recipients)
+        problems.extend(errors)
+        if problems:
             raise ProblemsError(problems=problems)
         plan.templates = templates
         counts = store.counts(latest.id)

@@ -83,8 +83,12 @@ def _urlencode(value: object) -> str:
     return quote(str(value), safe="")
 
 
-def load_templates(campaign: Campaign) -> tuple[TemplateSet | None, list[Problem]]:
-    """Compile subject, bodies and unsubscribe URL; a syntax error names its file (or key) and line."""
+def load_templates(campaign: Campaign) -> tuple[TemplateSet, list[Problem]]:
+    """Compile subject, bodies and unsubscribe URL; a syntax error names its file (or key) and line.
+
+    The set holds every template that compiled, so the variables of the others are still
+    checked; render only when there are no problems.
+    """
     html_env, text_env = _environment(True), _environment(False)
     for env in (html_env, text_env):
         env.filters["urlencode"] = _urlencode
@@ -102,7 +106,7 @@ def load_templates(campaign: Campaign) -> tuple[TemplateSet | None, list[Problem
         except TemplateSyntaxError as exc:
             problems.append(
                 Problem(
-                    f"{label}: Jinja syntax error: {exc.message}; fix the template",
+                    f"{label + ': ' if key else ''}Jinja syntax error: {exc.message}; fix the template",
                     file=file,
                     line=(exc.lineno or 1) + offset if key is None else None,
                     key=key,
@@ -129,10 +133,8 @@ def load_templates(campaign: Campaign) -> tuple[TemplateSet | None, list[Problem
             problems.append(Problem(f"cannot read {relative}: {exc.strerror}", file=relative))
             continue
         compile_source(relative, part, source, env, relative, None)
-    if problems:
-        return None, problems
     mailto = campaign.unsubscribe.mailto if campaign.unsubscribe else None
-    return TemplateSet(sources, bool(files.markdown), mailto), []
+    return TemplateSet(sources, bool(files.markdown), mailto), problems
 
 
 def check_variables(
