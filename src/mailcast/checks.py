@@ -8,7 +8,7 @@ from mailcast.campaign import Campaign
 from mailcast.errors import Problem
 from mailcast.message import ad_subject
 from mailcast.recipients import Recipient, RecipientList, load_recipients
-from mailcast.templates import TemplateRenderError, TemplateSet, check_variables, load_templates
+from mailcast.templates import Rendered, TemplateRenderError, TemplateSet, check_variables, load_templates
 
 MAX_SUBJECT = 100
 LINE_BREAKS = frozenset("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
@@ -22,9 +22,10 @@ class CheckReport:
     templates: TemplateSet | None = None
     recipients: RecipientList | None = None
     sendable: list[Recipient] = field(default_factory=list)
-    skipped: list[tuple[int, str, str]] = field(
-        default_factory=list
-    )  # (row, email, why) for permissive and duplicate rows
+    # (row, email, why) for rows skipped under permissive validation and for duplicates
+    skipped: list[tuple[int, str, str]] = field(default_factory=list)
+    # row -> its rendering, so nothing is rendered twice
+    rendered: dict[int, Rendered] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -59,10 +60,12 @@ def check_campaign(campaign: Campaign, *, render_rows: bool = True) -> CheckRepo
 
     if render_rows and not report.errors:
         for recipient in recipients.rows:
-            problem = check_rendered_row(campaign, templates, recipient, csv_shown)
-            if problem is not None:
-                row_problems.append(problem)
-                bad_rows.setdefault(recipient.row, problem.message)
+            result = check_rendered_row(campaign, templates, recipient, csv_shown)
+            if isinstance(result, Problem):
+                row_problems.append(result)
+                bad_rows.setdefault(recipient.row, result.message)
+            else:
+                report.rendered[recipient.row] = result
 
     permissive = campaign.validation == "permissive"
     for problem in row_problems:
@@ -96,8 +99,8 @@ def check_campaign(campaign: Campaign, *, render_rows: bool = True) -> CheckRepo
 
 def check_rendered_row(
     campaign: Campaign, templates: TemplateSet, recipient: Recipient, csv_shown: str
-) -> Problem | None:
-    """Render one row and check what ends up in its headers; None when the row is fine."""
+) -> Rendered | Problem:
+    """Render one row and check what ends up in its headers: the rendering, or the row's problem."""
 
     def problem(message: str) -> Problem:
         return Problem(f"row {recipient.row}: {message}", file=csv_shown, line=recipient.line, row=recipient.row)
@@ -117,4 +120,4 @@ def check_rendered_row(
         )
     if any(ch in LINE_BREAKS for ch in rendered.unsubscribe_url):
         return problem("the unsubscribe URL contains a line break; remove line breaks from the values it uses")
-    return None
+    return rendered

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from mailcast.campaign import Campaign
 from mailcast.message import Attachment, DkimSigner, MessageBuilder, ad_subject, make_message_id
-from mailcast.templates import TemplateSet
+from mailcast.templates import Rendered, TemplateSet
 from mailcast.unsubscribe import (
     add_footer_html,
     add_footer_text,
@@ -56,16 +56,25 @@ class Composer:
             attachments=attachments,
             dkim=signer,
         )
+        self.domain = campaign.sender_domain
         self.footer_language = campaign.unsubscribe.footer if campaign.unsubscribe else "none"
 
     def compose(
-        self, *, values: Mapping[str, str], email: str, run_token: str, key: str, date: datetime, to: str | None = None
+        self,
+        *,
+        values: Mapping[str, str],
+        email: str,
+        run_token: str,
+        key: str,
+        date: datetime,
+        to: str | None = None,
+        rendered: Rendered | None = None,
     ) -> Composed:
         """The message for the recipient `email` (addressed to `to` instead, for test sends).
 
         Raises TemplateRenderError or HeaderInjectionError (both exit 65) for a row that cannot be built.
         """
-        rendered = self.templates.render(values, email)
+        rendered = rendered or self.templates.render(values, email)
         subject = ad_subject(rendered.subject, self.campaign.ad_marker)
         html, text = rendered.html, rendered.text
         list_unsubscribe, one_click = None, False
@@ -78,7 +87,7 @@ class Composer:
                     html = add_footer_html(html, footer_html(self.footer_language, url))
                 if text is not None:
                     text = add_footer_text(text, footer_text(self.footer_language, url))
-        message_id = make_message_id(run_token, key, self.campaign.sender_domain)
+        message_id = make_message_id(run_token, key, self.domain)
         data = self.builder.build(
             to=to or email,
             subject=subject,

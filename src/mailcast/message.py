@@ -209,7 +209,7 @@ class MessageBuilder:
     ) -> bytes:
         head = [
             self.fixed,
-            _address_header("To", to),
+            f"To: {_check('To', to)}{CRLF}" if to.isascii() else _address_header("To", to),
             encode_header("Subject", subject),
             f"Date: {format_datetime(date)}{CRLF}",
             f"Message-ID: {_check('Message-ID', message_id)}{CRLF}",

@@ -72,7 +72,12 @@ def write_previews(campaign: Campaign, out: Path, *, now: datetime, limit: int |
     written = []
     for recipient in report.sendable[:limit] if limit is not None else report.sendable:
         composed = composer.compose(
-            values=recipient.values, email=recipient.email, run_token=PREVIEW_TOKEN, key=recipient.key, date=now
+            values=recipient.values,
+            email=recipient.email,
+            run_token=PREVIEW_TOKEN,
+            key=recipient.key,
+            date=now,
+            rendered=report.rendered.get(recipient.row),
         )
         safe = re.sub(r"[^A-Za-z0-9@._+-]", "_", recipient.email)
         path = out / f"{recipient.row:05d}-{safe}.eml"
