@@ -295,6 +295,8 @@ def _execute(
     for thread in threads:
         thread.start()
 
+    # A new run was rendered row by row when it was checked a moment ago: use that rendering.
+    checked = plan.check.rendered if plan.check is not None else {}
     tally = {"sent": 0, "failed": 0, "deferred": 0}
     stop: str | None = None
     error: BaseException | None = None
@@ -320,7 +322,12 @@ def _execute(
                 started += 1
                 try:
                     composed = composer.compose(
-                        values=claimed.values, email=claimed.email, run_token=run.token, key=claimed.key, date=moment
+                        values=claimed.values,
+                        email=claimed.email,
+                        run_token=run.token,
+                        key=claimed.key,
+                        date=moment,
+                        rendered=checked.get(claimed.row),
                     )
                 except (TemplateRenderError, HeaderInjectionError) as exc:
                     store.record(

@@ -164,6 +164,8 @@ class StateStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._day_rows: tuple[str, str] | None = None  # the (domain, day) row known to exist
+        self._synchronous = ""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
@@ -233,7 +235,10 @@ class StateStore:
     def transaction(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
         """One transaction; `durable` syncs it to disk before returning (used before mail leaves)."""
         try:
-            self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            mode = "FULL" if durable else "NORMAL"
+            if mode != self._synchronous:
+                self._db.execute(f"PRAGMA synchronous={mode}")
+                self._synchronous = mode
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.DatabaseError as exc:
             raise self._damaged(exc) from None
@@ -368,39 +373,39 @@ class StateStore:
         domain's allowance for the day, and marks the recipient `sending`. Returns the claimed
         recipient, or one of "done", "limit", or the run's status when it was paused or cancelled.
         """
+        day_text = day.isoformat()
+        if self._day_rows != (run.sender_domain, day_text):
+            with self.transaction() as db:
+                db.execute(
+                    "INSERT OR IGNORE INTO domain_days (domain, day) VALUES (?, ?)", (run.sender_domain, day_text)
+                )
+            self._day_rows = (run.sender_domain, day_text)
         with self.transaction(durable=True) as db:
-            status: str = db.execute("SELECT status FROM runs WHERE id = ?", (run.id,)).fetchone()[0]
-            if status in ("paused", "cancelled"):
-                return status
             while True:
                 row = db.execute(
-                    "SELECT row, email, key, vars, attempts FROM recipients"
-                    " WHERE run_id = ? AND status = 'pending' ORDER BY row LIMIT 1",
-                    (run.id,),
+                    "SELECT r.row, r.email, r.key, r.vars, r.attempts, run.status AS run_status,"
+                    " (SELECT reason FROM suppressions s WHERE s.key = r.key AND (s.expires_at IS NULL OR s.expires_at > ?))"
+                    " AS suppressed FROM recipients r JOIN runs run ON run.id = r.run_id"
+                    " WHERE r.run_id = ? AND r.status = 'pending' ORDER BY r.row LIMIT 1",
+                    (_iso(now), run.id),
                 ).fetchone()
                 if row is None:
-                    return "done"
-                suppressed = db.execute(
-                    "SELECT reason FROM suppressions WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)",
-                    (row["key"], _iso(now)),
-                ).fetchone()
-                if suppressed is None:
+                    status: str = db.execute("SELECT status FROM runs WHERE id = ?", (run.id,)).fetchone()[0]
+                    return status if status in ("paused", "cancelled") else "done"
+                if row["run_status"] in ("paused", "cancelled"):
+                    return str(row["run_status"])
+                if row["suppressed"] is None:
                     break
                 db.execute(
                     "UPDATE recipients SET status = 'suppressed', last_reply = ? WHERE run_id = ? AND key = ?",
-                    (f"suppressed: {suppressed[0]}", run.id, row["key"]),
+                    (f"suppressed: {row['suppressed']}", run.id, row["key"]),
                 )
-            day_text = day.isoformat()
-            db.execute("INSERT OR IGNORE INTO domain_days (domain, day) VALUES (?, ?)", (run.sender_domain, day_text))
-            claimed = db.execute(
-                "SELECT claimed FROM domain_days WHERE domain = ? AND day = ?", (run.sender_domain, day_text)
-            ).fetchone()[0]
-            if limit is not None and claimed >= limit:
+            room = db.execute(
+                "UPDATE domain_days SET claimed = claimed + 1 WHERE domain = ? AND day = ? AND (? IS NULL OR claimed < ?)",
+                (run.sender_domain, day_text, limit, limit),
+            ).rowcount
+            if not room:
                 return "limit"
-            db.execute(
-                "UPDATE domain_days SET claimed = claimed + 1 WHERE domain = ? AND day = ?",
-                (run.sender_domain, day_text),
-            )
             db.execute(
                 "UPDATE recipients SET status = 'sending', attempts = attempts + 1 WHERE run_id = ? AND key = ?",
                 (run.id, row["key"]),
