@@ -24,7 +24,7 @@ def test_every_command_has_help_and_is_in_the_readme(command: str, tmp_path: Pat
     assert result.code == 0
     assert "Usage:" in result.out
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert f"**{command.split()[-1]}**" in readme or f"`{command.split()[-1]}" in readme
+    assert f"**{command.split()[-1]}" in readme or f"`{command.split()[-1]}" in readme
 
 
 def test_init_scaffolds_a_campaign_that_checks_clean_and_sends(tmp_path: Path) -> None:
