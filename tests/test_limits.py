@@ -96,7 +96,7 @@ def test_two_campaigns_of_one_domain_share_the_limit(tmp_path: Path, smtp_server
     )  # fmt: skip
     state = tmp_path / "state.db"
     procs = [start_mailcast("send", str(c), "--yes", state=state, now=day(1)) for c in (one, two)]
-    codes = sorted(p.wait(timeout=120) for p in procs)
-    assert codes == [75, 75]
+    outcomes = [(p.wait(timeout=120), p.communicate()) for p in procs]
+    assert sorted(code for code, _ in outcomes) == [75, 75], outcomes
     assert len(server.messages) == 25
     assert mailcast("warmup", "--json", state=state, now=day(1)).json()[0]["sent_today"] == 25

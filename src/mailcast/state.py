@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from typing import Any
 from mailcast.errors import StateError
 
 SCHEMA_VERSION = 1
+OPEN_ATTEMPTS = 100
 RECIPIENT_STATUSES = ("pending", "sending", "sent", "deferred", "failed", "skipped", "suppressed")
 UNFINISHED = ("pending", "sending", "deferred")
 
@@ -168,11 +170,7 @@ class StateStore:
         self._synchronous = ""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._prepare()
+            self._open()
         except sqlite3.DatabaseError as exc:
             raise self._damaged(exc) from None
         except OSError as exc:
@@ -180,6 +178,28 @@ class StateStore:
                 f"cannot open the state file {path}: {exc.strerror or exc}",
                 hint="Check the path and its permissions, or choose another with --state or MAILCAST_STATE.",
             ) from None
+
+    def _open(self) -> None:
+        """Connect and prepare the schema. While another process switches a new file to WAL,
+        SQLite answers "locked" at once instead of waiting, so opening is tried again briefly."""
+        for attempt in range(OPEN_ATTEMPTS):
+            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA foreign_keys=ON")
+                self._prepare()
+                return
+            except sqlite3.OperationalError as exc:
+                self._db.close()
+                if "locked" not in str(exc) or attempt == OPEN_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05)
+            except StateError as exc:
+                self._db.close()
+                if "locked" not in exc.message or attempt == OPEN_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05)
 
     @property
     def locks_folder(self) -> Path:
