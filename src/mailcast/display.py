@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from email import message_from_bytes, policy
@@ -21,7 +22,10 @@ from mailcast.transports import Delivery
 
 
 def make_console(stderr: bool = False) -> Console:
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    console = Console(stderr=stderr, highlight=False, soft_wrap=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = 160  # logs and pipes: no terminal to fit, so do not cut tables at 80 columns
+    return console
 
 
 def print_json(data: Any) -> None:
@@ -92,25 +96,15 @@ def status_table(console: Console, rows: Sequence[RunStatus]) -> None:
         console.print("No runs yet. Start one with: mailcast send CAMPAIGN")
         return
     table = Table()
-    for column in (
-        "campaign",
-        "run",
-        "type",
-        "status",
-        "progress",
-        "failed",
-        "deferred",
-        "skipped",
-        "suppressed",
-        "in doubt",
-        "resumes",
-    ):
-        table.add_column(
-            column,
-            justify="right" if column in ("run", "failed", "deferred", "skipped", "suppressed", "in doubt") else "left",
-        )
+    table.add_column("campaign", no_wrap=True)
+    table.add_column("run", justify="right")
+    table.add_column("type")
+    table.add_column("status")
+    for column in ("sent", "failed", "deferred", "skipped", "suppressed", "in doubt", "pending"):
+        table.add_column(column, justify="right")
+    table.add_column("resumes", no_wrap=True)
     for r in rows:
-        status = r.status + (f" ({r.reason})" if r.reason and r.status in ("paused", "failed", "scheduled") else "")
+        status = r.status + (f": {r.reason}" if r.reason and r.status in ("paused", "failed", "cancelled") else "")
         table.add_row(
             escape(r.campaign),
             str(r.run or "-"),
@@ -122,6 +116,7 @@ def status_table(console: Console, rows: Sequence[RunStatus]) -> None:
             str(r.skipped),
             str(r.suppressed),
             str(r.in_doubt),
+            str(r.pending),
             (r.resume_at or "-")[:16].replace("T", " "),
         )
     console.print(table)
@@ -224,7 +219,7 @@ class LogProgress:
 
     def started(self, campaign: str, run: Run, total: int, done: int, to_send: int) -> None:
         self.total = to_send
-        self.step = max(to_send // 10, 1)
+        self.step = max(to_send // 10, 100)
         self.console.print(
             f"{campaign}: run {run.id}: {to_send} to send ({done} of {total} already done)", soft_wrap=True
         )

@@ -284,7 +284,8 @@ def _execute(
     counts = store.counts(run.id)
     if progress is not None:
         done = counts["sent"] + counts["failed"] + counts["skipped"] + counts["suppressed"]
-        progress.started(campaign.name, run, sum(counts.values()), done, counts["pending"])
+        this_time = [counts["pending"], plan.remaining_today, options.limit]
+        progress.started(campaign.name, run, sum(counts.values()), done, min(n for n in this_time if n is not None))
 
     jobs: queue.Queue[_Job | None] = queue.Queue()
     results: queue.Queue[tuple[_Job, Delivery | BaseException]] = queue.Queue()
