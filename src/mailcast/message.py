@@ -108,7 +108,7 @@ def _text_part(subtype: str, body: str) -> str:
     return (
         f"Content-Type: text/{subtype}; charset=utf-8{CRLF}"
         f"Content-Transfer-Encoding: quoted-printable{CRLF}{CRLF}"
-        f"{_quoted_printable(body)}{CRLF}"
+        f"{_quoted_printable(body)}"
     )
 
 
@@ -130,7 +130,8 @@ def _attachment_part(attachment: Attachment) -> str:
 
 def _multipart(subtype: str, parts: list[str]) -> str:
     boundary = "=_mailcast_" + secrets.token_hex(12)
-    body = "".join(f"--{boundary}{CRLF}{part}" for part in parts)
+    # The CRLF before each delimiter belongs to the delimiter, not to the part (RFC 2046).
+    body = "".join(f"--{boundary}{CRLF}{part}{CRLF}" for part in parts)
     return f'Content-Type: multipart/{subtype};{CRLF} boundary="{boundary}"{CRLF}{CRLF}{body}--{boundary}--{CRLF}'
 
 
@@ -226,5 +227,7 @@ class MessageBuilder:
             body = _text_part("plain", text or "")
         if self.attachments:
             body = _multipart("mixed", [body, *self.attachments])
+        if not body.endswith(CRLF):
+            body += CRLF
         data = ("".join(head) + body).encode("ascii")
         return self.dkim.sign(data) if self.dkim else data

@@ -1,0 +1,82 @@
+"""Templates: variables found by parsing, strict rendering, escaping only where HTML is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mailcast.campaign import Campaign, load_campaign
+from mailcast.templates import TemplateRenderError, check_variables, load_templates
+
+
+def campaign(tmp_path: Path, *, html: str | None = None, text: str | None = None, markdown: str | None = None,
+             subject: str = "Hi {{ name }}", extra: str = "") -> Campaign:  # fmt: skip
+    parts = []
+    for kind, body in (("html", html), ("text", text), ("markdown", markdown)):
+        if body is not None:
+            (tmp_path / f"body.{kind}").write_text(body, encoding="utf-8")
+            parts.append(f"{kind}: body.{kind}")
+    (tmp_path / "recipients.csv").write_text("email,name\na@example.com,A\n", encoding="utf-8")
+    (tmp_path / "c.yaml").write_text(
+        f'from: a@example.com\nsubject: "{subject}"\ntemplate: {{{", ".join(parts)}}}\nrecipients: recipients.csv\n'
+        + extra,
+        encoding="utf-8",
+    )
+    return load_campaign(tmp_path / "c.yaml")
+
+
+def test_variables_found_by_parsing(tmp_path: Path) -> None:
+    body = "{% set greeting = 'Hi' %}{{ greeting }} {% if vip %}{{ name }}{% endif %}{% for x in items %}{{ x }}{% endfor %}"
+    templates, problems = load_templates(campaign(tmp_path, text=body))
+    assert problems == []
+    assert templates.variables["body.text"] == {"vip", "name", "items"}
+    assert templates.variables["subject"] == {"name"}
+
+
+def test_missing_variable_and_unused_column(tmp_path: Path) -> None:
+    templates, _ = load_templates(campaign(tmp_path, html="<p>{{ coupon }}</p>"))
+    errors, warnings = check_variables(templates, ["email", "name", "city"], csv_file="recipients.csv")
+    assert len(errors) == 1
+    assert "'coupon'" in errors[0].message and errors[0].file == "body.html"
+    assert [w.message for w in warnings] == ["column 'city' is not used by any template"]
+
+
+def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    body = "\n".join(["<p>ok</p>"] * 11 + ["{{ name }"]) + "\n"
+    _, problems = load_templates(campaign(tmp_path, html=body))
+    assert [(p.file, p.line) for p in problems] == [("body.html", 12)]
+
+
+def test_subject_syntax_error_names_the_key(tmp_path: Path) -> None:
+    _, problems = load_templates(campaign(tmp_path, text="x", subject="Hi {{ name"))
+    assert problems[0].key == "subject" and problems[0].file == "c.yaml"
+
+
+def test_only_html_is_escaped_and_values_are_never_templates(tmp_path: Path) -> None:
+    templates, _ = load_templates(campaign(tmp_path, html="<p>{{ name }}</p>", text="{{ name }}", subject="{{ name }}"))
+    rendered = templates.render({"name": "<b>&{{ 7*7 }}"}, "a@example.com")
+    assert rendered.html == "<p>&lt;b&gt;&amp;{{ 7*7 }}</p>"
+    assert rendered.text == "<b>&{{ 7*7 }}"
+    assert rendered.subject == "<b>&{{ 7*7 }}"
+
+
+def test_markdown_gives_html_and_text(tmp_path: Path) -> None:
+    templates, _ = load_templates(campaign(tmp_path, markdown="# Hello {{ name }}\n\n*soon*\n"))
+    rendered = templates.render({"name": "Zoë"}, "a@example.com")
+    assert rendered.html is not None and "<h1>Hello Zoë</h1>" in rendered.html and "<em>soon</em>" in rendered.html
+    assert rendered.text == "# Hello Zoë\n\n*soon*\n"
+
+
+def test_unsubscribe_url_is_rendered_and_urlencoded(tmp_path: Path) -> None:
+    extra = 'unsubscribe: {url: "https://example.com/u?e={{ email | urlencode }}"}\n'
+    templates, _ = load_templates(campaign(tmp_path, text="Bye: {{ unsubscribe_url }}", extra=extra))
+    rendered = templates.render({"name": "A"}, "a+b@example.com")
+    assert rendered.unsubscribe_url == "https://example.com/u?e=a%2Bb%40example.com"
+    assert rendered.text == "Bye: https://example.com/u?e=a%2Bb%40example.com"
+
+
+def test_strict_undefined_at_render(tmp_path: Path) -> None:
+    templates, _ = load_templates(campaign(tmp_path, text="{{ name.first }}"))
+    with pytest.raises(TemplateRenderError):
+        templates.render({}, "a@example.com")
