@@ -231,6 +231,9 @@ def test_kill_9_mid_run_loses_nobody_and_duplicates_only_rows_in_doubt(
         received = Counter(server.recipients())
         assert set(received) == everyone
         assert {e for e, n in received.items() if n > 1} <= in_doubt
+        for email in in_doubt:  # a resend keeps the Message-ID, so the copies can be told apart from new mail
+            ids = {m.parsed()["Message-ID"] for m in server.messages if m.to == email}
+            assert len(ids) == 1
     else:
         assert resumed.code == 0
         assert set(received) == everyone
@@ -273,3 +276,31 @@ def test_json_output_is_json_only(tmp_path: Path) -> None:
     result = mailcast("send", str(campaign), "--yes", "--json", state=tmp_path / "s.db")
     data = json.loads(result.out)
     assert data["sent_now"] == 2 and data["exit_code"] == 0
+
+
+def test_test_send_goes_to_test_addresses_only_and_is_not_recorded(
+    tmp_path: Path, smtp_server: Callable[..., TestServer]
+) -> None:
+    server = smtp_server()
+    campaign = write_campaign(tmp_path / "c", 3, transport=smtp(server.port))
+    state = tmp_path / "state.db"
+    result = mailcast(
+        "test", str(campaign), "--to", "me@example.org", "--to", "boss@example.org", "--row", "2", state=state
+    )
+    assert result.code == 0, result.err
+    assert server.recipients() == ["boss@example.org", "me@example.org"]
+    assert all(m.parsed()["Subject"] == "Hi Name2" for m in server.messages)
+    assert mailcast("status", "--json", state=state).json() == []
+    too_many = mailcast("test", str(campaign), *[f"--to=t{i}@example.org" for i in range(21)], state=state)
+    assert too_many.code == 2 and "20" in too_many.err
+
+
+def test_cancel_stops_a_run_for_good(tmp_path: Path) -> None:
+    campaign = write_campaign(tmp_path / "c", 5)
+    state = tmp_path / "state.db"
+    assert mailcast("send", str(campaign), "--yes", "--limit", "2", state=state).code == 75
+    assert mailcast("cancel", str(campaign), state=state).code == 0
+    again = mailcast("send", str(campaign), "--yes", state=state)
+    assert again.code == 0 and "cancelled" in again.out
+    status = mailcast("status", "--json", state=state).json()[0]
+    assert (status["status"], status["sent"], status["pending"]) == ("cancelled", 2, 3)

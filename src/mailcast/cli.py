@@ -8,7 +8,8 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -118,6 +119,17 @@ def _open_store(*, must_exist: bool = False) -> StateStore | None:
     if must_exist and not path.exists():
         return None
     return StateStore(path)
+
+
+@contextmanager
+def _reading_store() -> Iterator[StateStore | None]:
+    """The state store for commands that only read it: None when there is no state file yet."""
+    store = _open_store(must_exist=True)
+    try:
+        yield store
+    finally:
+        if store is not None:
+            store.close()
 
 
 def _settings(campaign: Campaign | None = None) -> Settings:
@@ -402,12 +414,8 @@ def status_command(
 
     name, loaded = _campaign_name(campaign) if campaign else (None, None)
     settings = _settings()
-    store = _open_store(must_exist=True)
-    try:
+    with _reading_store() as store:
         rows = build_status(store, _scheduled_campaigns(loaded), only=name, now=settings.clock(), zone=settings.zone)
-    finally:
-        if store is not None:
-            store.close()
     if as_json:
         print_json([r.as_dict() for r in rows])
     else:
@@ -475,12 +483,8 @@ def warmup_command(as_json: JsonOpt = False) -> None:
     from mailcast.reports import build_warmup
 
     settings = _settings()
-    store = _open_store(must_exist=True)
-    try:
+    with _reading_store() as store:
         rows = build_warmup(store, now=settings.clock(), zone=settings.zone)
-    finally:
-        if store is not None:
-            store.close()
     if as_json:
         print_json([r.as_dict() for r in rows])
     else:
@@ -501,12 +505,8 @@ def report_command(
     from mailcast.reports import build_report, write_report_csv
 
     name, _ = _campaign_name(campaign)
-    store = _open_store(must_exist=True)
-    try:
+    with _reading_store() as store:
         report = build_report(store, name, run_id=run)
-    finally:
-        if store is not None:
-            store.close()
     if csv_file is not None:
         write_report_csv(report, csv_file)
     if as_json:
@@ -526,10 +526,8 @@ def suppress_list(as_json: JsonOpt = False) -> None:
     from mailcast.display import print_json
 
     settings = _settings()
-    store = _open_store(must_exist=True)
-    entries = store.suppressions(now=settings.clock()) if store else []
-    if store:
-        store.close()
+    with _reading_store() as store:
+        entries = store.suppressions(now=settings.clock()) if store else []
     if as_json:
         print_json(
             [
