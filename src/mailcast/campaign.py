@@ -54,7 +54,9 @@ class _Section(BaseModel):
 
 
 def _no_line_breaks(value: str) -> str:
-    if any(ch in value for ch in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"):
+    from mailcast.message import has_line_break
+
+    if has_line_break(value):
         raise ValueError("must not contain a line break")
     return value
 

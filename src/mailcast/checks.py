@@ -6,12 +6,11 @@ from dataclasses import dataclass, field
 
 from mailcast.campaign import Campaign
 from mailcast.errors import Problem
-from mailcast.message import ad_subject
+from mailcast.message import ad_subject, has_line_break
 from mailcast.recipients import Recipient, RecipientList, load_recipients
 from mailcast.templates import Rendered, TemplateRenderError, TemplateSet, check_variables, load_templates
 
 MAX_SUBJECT = 100
-LINE_BREAKS = frozenset("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 
 
 @dataclass
@@ -110,7 +109,7 @@ def check_rendered_row(
     except TemplateRenderError as exc:
         return problem(exc.message)
     subject = ad_subject(rendered.subject, campaign.ad_marker)
-    if any(ch in LINE_BREAKS for ch in subject):
+    if has_line_break(subject):
         return problem("the rendered subject contains a line break; remove line breaks from the values it uses")
     if not subject.strip():
         return problem("the rendered subject is empty; fill in the values it uses")
@@ -118,6 +117,6 @@ def check_rendered_row(
         return problem(
             f"the rendered subject is {len(subject)} characters long (at most {MAX_SUBJECT}); shorten it or its values"
         )
-    if any(ch in LINE_BREAKS for ch in rendered.unsubscribe_url):
+    if has_line_break(rendered.unsubscribe_url):
         return problem("the unsubscribe URL contains a line break; remove line breaks from the values it uses")
     return rendered

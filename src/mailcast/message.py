@@ -22,6 +22,13 @@ from mailcast.html_text import html_to_text
 
 CRLF = "\r\n"
 LINE_BREAKS = frozenset("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def has_line_break(value: str) -> bool:
+    """True when the value holds CR, LF or any other character Unicode treats as a line break."""
+    return any(ch in LINE_BREAKS for ch in value)
+
+
 MAX_LINE = 78
 
 
@@ -53,7 +60,7 @@ def ad_subject(subject: str, marker: str) -> str:
 
 
 def _check(name: str, value: str) -> str:
-    if any(ch in LINE_BREAKS for ch in value):
+    if has_line_break(value):
         raise HeaderInjectionError(f"the {name} header would contain a line break", hint="Remove line breaks from it.")
     return value
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from mailcast.campaign import check_address
 from mailcast.errors import Problem
+from mailcast.message import has_line_break
 
 MAX_ROWS = 10_000
-LINE_BREAKS = frozenset("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 RESERVED_COLUMNS = ("unsubscribe_url",)
 
 
@@ -103,7 +103,7 @@ def load_recipients(
             result.bad_rows.add(row_number)
             continue
         email = fields[email_index].strip()
-        if any(ch in LINE_BREAKS for ch in email):
+        if has_line_break(email):
             problem(f"row {row_number}: the address contains a line break; remove it", start, row_number)
             result.bad_rows.add(row_number)
             continue
