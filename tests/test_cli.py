@@ -67,12 +67,15 @@ def test_a_broken_campaign_gets_all_four_problems_in_one_check(tmp_path: Path) -
     assert data["ok"] is False
     assert {(e.get("file"), e.get("line")) for e in data["errors"]} >= {("recipients.csv", 7), ("body.html", 12)}
 
-    # and an unknown key is the campaign file's error, named with its line
+    # with an unknown key too, one check still reports all four, and exits 78 for the campaign file
     with (folder / "campaign.yaml").open("a", encoding="utf-8") as handle:
         handle.write("colour: red\n")
-    config = mailcast("check", str(folder / "campaign.yaml"), state=tmp_path / "s.db")
-    assert config.code == 78
-    assert re.search(r"campaign\.yaml:5: unknown key colour", config.out + config.err)
+    everything = mailcast("check", str(folder / "campaign.yaml"), state=tmp_path / "s.db")
+    assert everything.code == 78
+    assert re.search(r"campaign\.yaml:5: unknown key colour", everything.out)
+    assert re.search(r"recipients\.csv:7: .*bob@@example\.com", everything.out)
+    assert re.search(r"body\.html:12: .*syntax error", everything.out)
+    assert re.search(r"body\.txt.*'coupon'", everything.out)
 
 
 def test_preview_shows_one_message_and_writes_eml_files(tmp_path: Path) -> None:

@@ -47,6 +47,7 @@ RESERVED_HEADERS = frozenset(
 )
 EVERY_PATTERN = re.compile(r"^\s*(\d+)\s*([hd])\s*$")
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+REQUIRED_KEYS = frozenset({"from", "subject", "template", "recipients", "(top level)"})
 
 
 class _Section(BaseModel):
@@ -368,17 +369,32 @@ def load_campaign(path: Path) -> Campaign:
     try:
         campaign = Campaign.model_validate(data)
     except ValidationError as exc:
-        problems.extend(_problems_from(exc, shown, lines))
-        raise _config_error(problems) from None
+        errors = _problems_from(exc, shown, lines)
+        problems.extend(errors)
+        # Validate again without the faulty optional keys, so that `check` can still look at
+        # the recipients and templates and report their problems in the same run.
+        faulty = {str(p.key).split(".")[0] for p in errors}
+        partial = None
+        if not faulty & REQUIRED_KEYS:
+            try:
+                partial = _placed(Campaign.model_validate({k: v for k, v in data.items() if k not in faulty}), path)
+            except ValidationError:
+                partial = None
+        raise _config_error(problems, partial, shown, lines) from None
+    campaign = _placed(campaign, path)
     if problems:
-        raise _config_error(problems)
-    campaign._path = path.resolve()
-    if not campaign.name:
-        campaign = campaign.model_copy(update={"name": path.stem})
-        campaign._path = path.resolve()
+        raise _config_error(problems, campaign, shown, lines)
     problems.extend(_file_problems(campaign, shown, lines))
     if problems:
         raise _config_error(problems)
+    return campaign
+
+
+def _placed(campaign: Campaign, path: Path) -> Campaign:
+    """The campaign with its file's path, and its name defaulting to the file's stem."""
+    if not campaign.name:
+        campaign = campaign.model_copy(update={"name": path.stem})
+    campaign._path = path.resolve()
     return campaign
 
 
@@ -415,8 +431,18 @@ def _file_problems(campaign: Campaign, shown: str, lines: dict[tuple[Any, ...], 
     return problems
 
 
-def _config_error(problems: list[Problem]) -> ProblemsError:
-    return ProblemsError(problems=problems, kind=ExitCode.CONFIG)
+def _config_error(
+    problems: list[Problem],
+    partial: Campaign | None = None,
+    shown: str = "",
+    lines: dict[tuple[Any, ...], int] | None = None,
+) -> ProblemsError:
+    """Exit 78 with every problem; `partial` is the campaign without its faulty keys, when its files exist."""
+    if partial is not None:
+        missing = _file_problems(partial, shown, lines or {})
+        problems = problems + missing
+        partial = None if missing else partial
+    return ProblemsError(problems=problems, kind=ExitCode.CONFIG, partial=partial)
 
 
 def _key_lines(node: yaml.Node | None) -> dict[tuple[Any, ...], int]:

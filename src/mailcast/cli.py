@@ -196,21 +196,25 @@ def check_command(campaign_file: CampaignArg, as_json: JsonOpt = False) -> None:
     """Validate YAML, CSV, templates and every rendered row; print every problem with its place; send nothing."""
     from mailcast.checks import check_campaign
     from mailcast.display import print_json, show_problems
-    from mailcast.errors import ProblemsError
+    from mailcast.errors import Problem, ProblemsError
 
+    config_problems: list[Problem] = []
     try:
         campaign = _load(campaign_file)
     except ProblemsError as exc:
-        if not as_json:
-            raise
-        print_json({"ok": False, "errors": [p.as_dict() for p in exc.problems], "warnings": []})
-        raise typer.Exit(int(exc.exit_code)) from None
+        if exc.partial is None:
+            if not as_json:
+                raise
+            print_json({"ok": False, "errors": [p.as_dict() for p in exc.problems], "warnings": []})
+            raise typer.Exit(int(exc.exit_code)) from None
+        campaign, config_problems = exc.partial, exc.problems
     report = check_campaign(campaign)
+    errors = config_problems + report.errors
     if as_json:
         print_json(
             {
-                "ok": report.ok,
-                "errors": [p.as_dict() for p in report.errors],
+                "ok": not errors,
+                "errors": [p.as_dict() for p in errors],
                 "warnings": [p.as_dict() for p in report.warnings],
                 "rows": report.rows_checked,
                 "sendable": len(report.sendable),
@@ -218,13 +222,15 @@ def check_command(campaign_file: CampaignArg, as_json: JsonOpt = False) -> None:
         )
     else:
         console = _console()
-        if report.errors or report.warnings:
-            show_problems(console, report.errors, report.warnings)
-        if report.ok:
+        if errors or report.warnings:
+            show_problems(console, errors, report.warnings)
+        if not errors:
             console.print(
                 f"OK: {campaign.name}: {len(report.sendable)} of {report.rows_checked} recipients ready to send."
             )
-    if not report.ok:
+    if config_problems:
+        raise typer.Exit(int(ExitCode.CONFIG))
+    if errors:
         raise typer.Exit(int(ExitCode.DATA))
 
 

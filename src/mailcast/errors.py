@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Any
 
 
 class ExitCode(IntEnum):
@@ -101,6 +102,7 @@ class ProblemsError(MailcastError):
     problems: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     kind: ExitCode = ExitCode.DATA
+    partial: Any = None  # for a campaign file: the campaign without its faulty keys, so data can still be checked
 
     def __post_init__(self) -> None:
         count = len(self.problems)
