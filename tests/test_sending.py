@@ -304,3 +304,29 @@ def test_cancel_stops_a_run_for_good(tmp_path: Path) -> None:
     assert again.code == 0 and "cancelled" in again.out
     status = mailcast("status", "--json", state=state).json()[0]
     assert (status["status"], status["sent"], status["pending"]) == ("cancelled", 2, 3)
+
+
+def test_rate_paces_messages_without_real_waiting(tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    from mailcast.campaign import load_campaign
+    from mailcast.sending import SendOptions, Settings, send_campaign
+    from mailcast.state import StateStore
+
+    campaign = load_campaign(write_campaign(tmp_path / "c", 11, extra={"limits": {"rate": 5}}))
+    clock = [0.0]
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        clock[0] += seconds
+
+    now = datetime(2026, 12, 1, 10, tzinfo=timezone.utc)
+    settings = Settings(clock=lambda: now, zone=timezone.utc, sleep=sleep, monotonic=lambda: clock[0])
+    with StateStore(tmp_path / "state.db") as store:
+        outcome = send_campaign(campaign, store, settings, SendOptions())
+    assert outcome.sent_now == 11
+    # 11 messages at 5 a second take 2 seconds (the pacing comes before each claim, so the
+    # look for a 12th recipient waits its turn too)
+    assert 2.0 - 1e-9 <= sum(waits) <= 2.2 + 1e-9
+    assert all(w <= 0.2 + 1e-9 for w in waits)
