@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Protocol
 
 from mailcast.campaign import Campaign, SmtpTransport
@@ -231,6 +231,7 @@ class _Job:
     claimed: Claimed
     message_id: str
     data: bytes
+    day: date  # the day the claim was counted on; its outcome is counted on the same day
 
 
 def _execute(
@@ -316,7 +317,8 @@ def _execute(
                     if wait > 0:
                         settings.sleep(wait)
                 moment = settings.clock()
-                claimed = store.claim(run, day=local_day(moment, settings.zone), limit=plan.allowance.limit, now=moment)
+                today = local_day(moment, settings.zone)
+                claimed = store.claim(run, day=today, limit=plan.allowance.limit, now=moment)
                 if isinstance(claimed, str):
                     stop = claimed
                     break
@@ -337,27 +339,25 @@ def _execute(
                         status="failed",
                         reply=f"not sent: {exc.message}",
                         message_id="",
-                        day=local_day(moment, settings.zone),
+                        day=today,
                         now=moment,
                         counted=False,
                     )
                     tally["failed"] += 1
                     continue
-                jobs.put(_Job(claimed, composed.message_id, composed.data))
+                jobs.put(_Job(claimed, composed.message_id, composed.data, today))
                 in_flight += 1
             if in_flight == 0:
                 break
             job, result = results.get()
             in_flight -= 1
-            moment = settings.clock()
-            day = local_day(moment, settings.zone)
             if isinstance(result, BaseException):
-                store.release_claim(run, job.claimed.key, day=day)
+                store.release_claim(run, job.claimed.key, day=job.day)
                 if error is None:
                     error = result
                 stop = stop or "error"
                 continue
-            _record(store, run, job, result, moment, day)
+            _record(store, run, job, result, settings.clock())
             tally[result.status] += 1
             if progress is not None:
                 progress.delivered(job.claimed.email, result)
@@ -366,11 +366,10 @@ def _execute(
         while in_flight:
             job, result = results.get()
             in_flight -= 1
-            moment = settings.clock()
             if isinstance(result, BaseException):
-                store.release_claim(run, job.claimed.key, day=local_day(moment, settings.zone))
+                store.release_claim(run, job.claimed.key, day=job.day)
             else:
-                _record(store, run, job, result, moment, local_day(moment, settings.zone))
+                _record(store, run, job, result, settings.clock())
                 tally[result.status] += 1
     finally:
         for _ in threads:
@@ -406,7 +405,7 @@ def _work(
         connection.close()
 
 
-def _record(store: StateStore, run: Run, job: _Job, delivery: Delivery, moment: datetime, day: object) -> None:
+def _record(store: StateStore, run: Run, job: _Job, delivery: Delivery, moment: datetime) -> None:
     retry_at = moment + RETRY_DEFERRED_AFTER if delivery.status == "deferred" else None
     store.record(
         run,
@@ -414,7 +413,7 @@ def _record(store: StateStore, run: Run, job: _Job, delivery: Delivery, moment: 
         status=delivery.status,
         reply=delivery.reply,
         message_id=job.message_id,
-        day=day,  # type: ignore[arg-type]
+        day=job.day,
         now=moment,
         retry_at=retry_at,
         suppress_reason=f"bounced: {delivery.reply}" if delivery.suppress else None,
