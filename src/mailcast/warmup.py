@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 
 from mailcast.campaign import Limits
 
@@ -18,8 +18,8 @@ REJECT_THRESHOLD = 0.05
 @dataclass(frozen=True)
 class DayRecord:
     day: date
-    sent: int
-    rejected: int
+    sent: int  # messages the servers accepted that day
+    rejected: int  # messages the servers refused (5xx) that day
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,12 @@ class Allowance:
 
 
 def warmup_level(history: Sequence[DayRecord], today: date, plan_length: int) -> int:
-    """Start at 1; after each earlier day with mail, rise one if under 5% was rejected, else fall one."""
+    """Today's warm-up level (1-based, at most `plan_length`).
+
+    Start at 1; after each day before `today` on which mail went out (sent + rejected > 0), in date
+    order, rise one if under 5% of it was rejected, else fall one (not below 1). Idle days change
+    nothing, and today's own traffic counts from tomorrow.
+    """
     level = 1
     for record in sorted(history, key=lambda r: r.day):
         if record.day >= today:
@@ -42,6 +47,8 @@ def warmup_level(history: Sequence[DayRecord], today: date, plan_length: int) ->
 
 
 def daily_allowance(limits: Limits, history: Sequence[DayRecord], today: date) -> Allowance:
+    """Today's level and cap: the plan's limit at today's level (a plan's last value holds past
+    its end), capped by `limits.daily`; with warm-up off, `daily` alone (None: no cap)."""
     warmup = limits.warmup
     if warmup == "off":
         return Allowance(None, limits.daily)
@@ -54,17 +61,19 @@ def daily_allowance(limits: Limits, history: Sequence[DayRecord], today: date) -
 
 
 def local_day(now: datetime, zone: tzinfo) -> date:
+    """The local date in `zone` of the aware moment `now` (days run midnight to midnight, local time)."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError(f"{now} has no time zone; pass an aware time")
     return now.astimezone(zone).date()
 
 
 def next_midnight(now: datetime, zone: tzinfo) -> datetime:
-    """The next local midnight after `now`; where midnight does not exist (a DST jump), the first instant after."""
-    tomorrow = local_day(now, zone) + timedelta(days=1)
-    moment = datetime.combine(tomorrow, time(0, 0), tzinfo=zone)
-    # A wall time inside a DST gap does not survive a round trip through UTC: step to the first real one.
-    from datetime import timezone
+    """The next local midnight after the aware moment `now`, in `zone`.
 
-    round_trip = moment.astimezone(timezone.utc).astimezone(zone)
-    if round_trip.replace(tzinfo=None) != moment.replace(tzinfo=None):
-        moment = round_trip if round_trip > moment else moment + timedelta(hours=1)
-    return moment
+    Where that midnight does not exist (clocks jump from 00:00 to 01:00, as in America/Santiago
+    and America/Havana), the first instant after the jump: the wall time read with the offset
+    before the change (PEP 495 fold=0) is exactly the instant of the change, and going through
+    UTC turns it into a wall time that exists. Where midnight happens twice, the first.
+    """
+    tomorrow = local_day(now, zone) + timedelta(days=1)
+    return datetime.combine(tomorrow, time(0, 0), tzinfo=zone).astimezone(timezone.utc).astimezone(zone)
