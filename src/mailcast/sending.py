@@ -7,7 +7,6 @@ allowance); N worker threads each own one persistent connection and only talk to
 
 from __future__ import annotations
 
-import queue
 import ssl
 import threading
 import time
@@ -23,7 +22,7 @@ from mailcast.errors import ExitCode, MailcastError, ProblemsError
 from mailcast.lock import CampaignLock
 from mailcast.message import HeaderInjectionError
 from mailcast.state import Claimed, NewRecipient, Run, StateStore
-from mailcast.templates import TemplateRenderError, TemplateSet, check_variables, load_templates
+from mailcast.templates import Rendered, TemplateRenderError, TemplateSet, check_variables, load_templates
 from mailcast.transports import Connection, Delivery, open_connection
 from mailcast.warmup import Allowance, DayRecord, daily_allowance, local_day, next_midnight
 
@@ -288,49 +287,118 @@ def _execute(
         this_time = [counts["pending"], plan.remaining_today, options.limit]
         progress.started(campaign.name, run, sum(counts.values()), done, min(n for n in this_time if n is not None))
 
-    jobs: queue.Queue[_Job | None] = queue.Queue()
-    results: queue.Queue[tuple[_Job, Delivery | BaseException]] = queue.Queue()
-    threads = [
-        threading.Thread(target=_work, args=(c, campaign.sender_address, jobs, results), daemon=True)
-        for c in connections
-    ]
-    for thread in threads:
-        thread.start()
-
     # A new run was rendered row by row when it was checked a moment ago: use that rendering.
     checked = plan.check.rendered if plan.check is not None else {}
-    tally = {"sent": 0, "failed": 0, "deferred": 0}
-    stop: str | None = None
-    error: BaseException | None = None
-    in_flight = 0
-    started = 0
-    began = settings.monotonic()
-    rate = campaign.limits.rate
+    one_pass = _Pass(store, run, composer, checked, settings, options, plan, progress)
+    threads = [threading.Thread(target=one_pass.work, args=(c,), daemon=True) for c in connections]
+    for thread in threads:
+        thread.start()
     try:
-        while True:
-            while stop is None and in_flight < workers:
-                if options.limit is not None and started >= options.limit:
-                    stop = "limit-option"
-                    break
-                if rate:
-                    wait = began + started / rate - settings.monotonic()
-                    if wait > 0:
-                        settings.sleep(wait)
-                moment = settings.clock()
-                today = local_day(moment, settings.zone)
-                claimed = store.claim(run, day=today, limit=plan.allowance.limit, now=moment)
-                if isinstance(claimed, str):
-                    stop = claimed
-                    break
-                started += 1
+        for thread in threads:
+            thread.join()
+    except KeyboardInterrupt:  # the workers finish the messages in flight and record them
+        one_pass.halt("interrupted")
+        for thread in threads:
+            thread.join()
+
+    outcome = _settle(plan, store, run, settings, one_pass.stop, one_pass.tally, in_doubt_before)
+    error = one_pass.error
+    if error is not None:
+        if isinstance(error, MailcastError):
+            store.set_run_status(run.id, "failed", now=settings.clock(), reason=error.message)
+            raise error
+        raise error
+    return outcome
+
+
+class _Pass:
+    """One pass over a run. Each worker thread owns one connection and runs the whole cycle for a
+    message (claim, compose, hand over, record), taking turns at the state file under one lock,
+    so no message changes threads on its way; the main thread only waits (and takes Ctrl-C)."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        run: Run,
+        composer: Composer,
+        checked: dict[int, Rendered],
+        settings: Settings,
+        options: SendOptions,
+        plan: SendPlan,
+        progress: SendProgress | None,
+    ) -> None:
+        self.store, self.run, self.composer, self.checked = store, run, composer, checked
+        self.settings, self.options, self.progress = settings, options, progress
+        self.sender = plan.campaign.sender_address
+        self.rate = plan.campaign.limits.rate
+        self.day_limit = plan.allowance.limit
+        self.lock = threading.Lock()
+        self.tally = {"sent": 0, "failed": 0, "deferred": 0}
+        self.stop: str | None = None
+        self.error: BaseException | None = None
+        self.started = 0  # messages claimed in this pass
+        self.paced = 0  # turns handed out by the rate cap
+        self.began = settings.monotonic()
+
+    def halt(self, reason: str) -> None:
+        """Claim nothing more; the first reason given is the one reported."""
+        with self.lock:
+            self.stop = self.stop or reason
+
+    def work(self, connection: Connection) -> None:
+        try:
+            while (job := self._next()) is not None:
                 try:
-                    composed = composer.compose(
+                    delivery = connection.send(self.sender, job.claimed.email, job.data)
+                except BaseException as exc:  # the run stops; the main thread raises it
+                    with self.lock:
+                        self.store.release_claim(self.run, job.claimed.key, day=job.day)
+                        self.error = self.error or exc
+                        self.stop = self.stop or "error"
+                    return
+                with self.lock:
+                    _record(self.store, self.run, job, delivery, self.settings.clock())
+                    self.tally[delivery.status] += 1
+                    if self.progress is not None:
+                        self.progress.delivered(job.claimed.email, delivery)
+        finally:
+            connection.close()
+
+    def _wait_for_turn(self) -> None:
+        """With `limits.rate`, message k goes no earlier than k/rate seconds after the start."""
+        if not self.rate:
+            return
+        with self.lock:
+            turn = self.began + self.paced / self.rate
+            self.paced += 1
+        wait = turn - self.settings.monotonic()
+        if wait > 0:
+            self.settings.sleep(wait)
+
+    def _next(self) -> _Job | None:
+        """Claim and compose the next message, or None when this pass is over."""
+        self._wait_for_turn()
+        store, run, options = self.store, self.run, self.options
+        with self.lock:
+            while self.stop is None:
+                if options.limit is not None and self.started >= options.limit:
+                    self.stop = "limit-option"
+                    break
+                moment = self.settings.clock()
+                today = local_day(moment, self.settings.zone)
+                claimed = store.claim(run, day=today, limit=self.day_limit, now=moment)
+                if isinstance(claimed, str):
+                    self.stop = claimed
+                    break
+                self.started += 1
+                try:
+                    composed = self.composer.compose(
                         values=claimed.values,
                         email=claimed.email,
                         run_token=run.token,
                         key=claimed.key,
                         date=moment,
-                        rendered=checked.get(claimed.row),
+                        rendered=self.checked.get(claimed.row),
                     )
                 except (TemplateRenderError, HeaderInjectionError) as exc:
                     store.record(
@@ -343,66 +411,10 @@ def _execute(
                         now=moment,
                         counted=False,
                     )
-                    tally["failed"] += 1
+                    self.tally["failed"] += 1
                     continue
-                jobs.put(_Job(claimed, composed.message_id, composed.data, today))
-                in_flight += 1
-            if in_flight == 0:
-                break
-            job, result = results.get()
-            in_flight -= 1
-            if isinstance(result, BaseException):
-                store.release_claim(run, job.claimed.key, day=job.day)
-                if error is None:
-                    error = result
-                stop = stop or "error"
-                continue
-            _record(store, run, job, result, settings.clock())
-            tally[result.status] += 1
-            if progress is not None:
-                progress.delivered(job.claimed.email, result)
-    except KeyboardInterrupt:
-        stop = "interrupted"
-        while in_flight:
-            job, result = results.get()
-            in_flight -= 1
-            if isinstance(result, BaseException):
-                store.release_claim(run, job.claimed.key, day=job.day)
-            else:
-                _record(store, run, job, result, settings.clock())
-                tally[result.status] += 1
-    finally:
-        for _ in threads:
-            jobs.put(None)
-        for thread in threads:
-            thread.join(timeout=60)
-
-    outcome = _settle(plan, store, run, settings, stop, tally, in_doubt_before)
-    if error is not None:
-        if isinstance(error, MailcastError):
-            store.set_run_status(run.id, "failed", now=settings.clock(), reason=error.message)
-            raise error
-        raise error
-    return outcome
-
-
-def _work(
-    connection: Connection,
-    sender: str,
-    jobs: queue.Queue[_Job | None],
-    results: queue.Queue[tuple[_Job, Delivery | BaseException]],
-) -> None:
-    try:
-        while True:
-            job = jobs.get()
-            if job is None:
-                return
-            try:
-                results.put((job, connection.send(sender, job.claimed.email, job.data)))
-            except BaseException as exc:  # handed to the main thread, which stops the run
-                results.put((job, exc))
-    finally:
-        connection.close()
+                return _Job(claimed, composed.message_id, composed.data, today)
+        return None
 
 
 def _record(store: StateStore, run: Run, job: _Job, delivery: Delivery, moment: datetime) -> None:
