@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from helpers import mailcast, maildir_recipients, write_campaign
+from helpers import mailcast, maildir_recipients, smtp, write_campaign
+from smtp_server import TestServer
 
 
 def test_scheduled_campaign_goes_once_after_its_start(tmp_path: Path) -> None:
@@ -93,3 +95,18 @@ def test_one_broken_campaign_does_not_stop_the_others(tmp_path: Path) -> None:
     assert result.code == 78
     assert "broken.yaml" in result.err and "colour" in result.err
     assert len(maildir_recipients(folder / "good" / "outbox")) == 2
+
+
+def test_run_due_logs_in_with_each_campaigns_password_variable(
+    tmp_path: Path, smtp_server: Callable[..., TestServer]
+) -> None:
+    server = smtp_server(user="news", password="right")
+    folder = tmp_path / "campaigns"
+    transport = smtp(server.port, username="news", password_env="NEWS_SMTP_PASSWORD")
+    write_campaign(folder / "news", 2, transport=transport, extra={"schedule": {"start": "2026-12-01 09:00"}})
+    result = mailcast(
+        "run-due", str(folder), state=tmp_path / "s.db", now="2026-12-01T10:00:00+00:00", TZ="UTC",
+        NEWS_SMTP_PASSWORD="right",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert sorted(server.recipients()) == ["r1@example.com", "r2@example.com"]

@@ -61,6 +61,21 @@ def test_run_due_continues_a_paused_run_the_next_day(tmp_path: Path) -> None:
     assert len(maildir_recipients(tmp_path / "c" / "outbox")) == 8
 
 
+def test_a_campaign_that_meets_a_used_up_limit_is_recorded_and_goes_the_next_day(tmp_path: Path) -> None:
+    first = write_campaign(tmp_path / "a", 5, name="a", extra={"limits": {"daily": 5}})
+    second = write_campaign(tmp_path / "b", 4, name="b", extra={"limits": {"daily": 5}})
+    state = tmp_path / "state.db"
+    assert mailcast("send", str(first), "--yes", state=state, now=day(1)).code == 0
+    waiting = mailcast("send", str(second), "--yes", state=state, now=day(1))
+    assert waiting.code == 75 and "used up" in waiting.out and "run-due" in waiting.out
+    assert not (tmp_path / "b" / "outbox").exists()
+    row = next(r for r in mailcast("status", "--json", state=state, now=day(1)).json() if r["campaign"] == "b")
+    assert (row["status"], row["pending"]) == ("paused", 4) and row["resume_at"].startswith("2026-12-02T00:00")
+    next_day = mailcast("run-due", str(second), state=state, now=day(2))
+    assert next_day.code == 0 and "4 sent now" in next_day.out
+    assert len(maildir_recipients(tmp_path / "b" / "outbox")) == 4
+
+
 def test_standard_warmup_sends_500_then_1000(tmp_path: Path) -> None:
     campaign = write_campaign(tmp_path / "c", 1600)
     state = tmp_path / "state.db"

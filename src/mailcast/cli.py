@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from mailcast import __version__
-from mailcast.errors import ConfigError, ExitCode, MailcastError, UsageError
+from mailcast.errors import ExitCode, MailcastError, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -132,8 +132,7 @@ def _reading_store() -> Iterator[StateStore | None]:
             store.close()
 
 
-def _settings(campaign: Campaign | None = None) -> Settings:
-    from mailcast.campaign import SmtpTransport
+def _settings() -> Settings:
     from mailcast.clock import current_time, local_zone
     from mailcast.sending import Settings
 
@@ -141,16 +140,7 @@ def _settings(campaign: Campaign | None = None) -> Settings:
     fixed = env.get("MAILCAST_NOW")
     first = current_time(env)
     clock = (lambda: first) if fixed else (lambda: current_time({}))
-    password = None
-    if campaign is not None and isinstance(campaign.transport, SmtpTransport) and campaign.transport.password_env:
-        name = campaign.transport.password_env
-        password = env.get(name)
-        if not password:
-            raise ConfigError(
-                f"transport.password_env names {name}, but that environment variable is not set",
-                hint=f"Set it before sending, for example: export {name}='…' (mailcast never reads passwords from YAML).",
-            )
-    return Settings(clock=clock, zone=local_zone(env), password=password)
+    return Settings(clock=clock, zone=local_zone(env), env=env)
 
 
 def _load(path: Path) -> Campaign:
@@ -285,7 +275,7 @@ def send_command(
     from mailcast.sending import SendOptions, SendPlan, send_campaign
 
     campaign = _load(campaign_file)
-    settings = _settings(None if dry_run else campaign)
+    settings = _settings()
     store = _open_store(must_exist=dry_run)
     console = _console()
     options = SendOptions(dry_run=dry_run, limit=limit, resend_in_doubt=resend_in_doubt, again=again)
@@ -300,6 +290,8 @@ def send_command(
         question = (
             f"Send {now_count} message(s) of {plan.campaign.name} from {plan.campaign.sender} to {plan.destination}?"
         )
+        if plan.resume_at is not None:
+            question = f"{plan.blocked} Record the run so that send or run-due sends it then?"
         if plan.in_doubt and not resend_in_doubt:
             question = f"{plan.in_doubt} recipient(s) are in doubt and will not be resent. " + question
         return typer.confirm(question, default=False)
@@ -351,7 +343,7 @@ def test_command(
     from mailcast.sending import send_test
 
     campaign = _load(campaign_file)
-    results = send_test(campaign, _settings(campaign), to=to, row=row)
+    results = send_test(campaign, _settings(), to=to, row=row)
     console = _console()
     for address, delivery in results:
         console.print(f"{delivery.status}: {address}: {delivery.reply}", markup=False, soft_wrap=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Protocol
@@ -18,7 +18,7 @@ from typing import Protocol
 from mailcast.campaign import Campaign, SmtpTransport
 from mailcast.checks import CheckReport, check_campaign
 from mailcast.compose import Composer
-from mailcast.errors import ExitCode, MailcastError, ProblemsError
+from mailcast.errors import ConfigError, ExitCode, MailcastError, ProblemsError
 from mailcast.lock import CampaignLock
 from mailcast.message import HeaderInjectionError
 from mailcast.state import Claimed, NewRecipient, Run, StateStore
@@ -48,7 +48,7 @@ class Settings:
 
     clock: Callable[[], datetime]
     zone: tzinfo
-    password: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)  # where transport.password_env is looked up
     ssl_context: ssl.SSLContext | None = None
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
@@ -102,6 +102,21 @@ def destination_of(campaign: Campaign) -> str:
     return f"Maildir {campaign.resolve(transport.path)}"
 
 
+def password_for(campaign: Campaign, env: Mapping[str, str]) -> str | None:
+    """The SMTP password from the variable `transport.password_env` names (never from YAML)."""
+    transport = campaign.transport
+    if not isinstance(transport, SmtpTransport) or not transport.password_env:
+        return None
+    name = transport.password_env
+    password = env.get(name)
+    if not password:
+        raise ConfigError(
+            f"transport.password_env names {name}, but that environment variable is not set",
+            hint=f"Set it before sending, for example: export {name}='…' (mailcast never reads passwords from YAML).",
+        )
+    return password
+
+
 def allowance_today(store: StateStore | None, campaign: Campaign, now: datetime, zone: tzinfo) -> tuple[Allowance, int]:
     """Today's allowance for the campaign's sender domain and how much of it is used."""
     today = local_day(now, zone)
@@ -125,9 +140,10 @@ def send_campaign(
         plan = plan_send(campaign, store, settings, options)
         return _dry_run_outcome(plan)
     assert store is not None
+    password = password_for(campaign, settings.env)  # a missing variable stops us before anything changes
     with CampaignLock(store.locks_folder, campaign.name):
         plan = plan_send(campaign, store, settings, options)
-        if plan.blocked is not None:
+        if plan.blocked is not None and plan.resume_at is None:
             return SendOutcome(
                 campaign.name,
                 plan.run,
@@ -135,9 +151,22 @@ def send_campaign(
                 plan.blocked_code,
                 plan.blocked,
             )
-        if not confirm(plan):
+        # Asked before a new run is recorded or mail goes; not when a run only goes on waiting.
+        if (plan.run is None or plan.resume_at is None) and not confirm(plan):
             return SendOutcome(campaign.name, plan.run, {}, ExitCode.OK, "Nothing sent: not confirmed.")
-        return _execute(plan, store, settings, options, progress)
+        if plan.resume_at is not None:  # the day's allowance is used up: the run waits for midnight, recorded
+            run = plan.run or _start_run(store, plan, options, settings.clock())
+            store.set_run_status(
+                run.id, "paused", now=settings.clock(), reason=_limit_reason(plan), resume_at=plan.resume_at
+            )
+            return SendOutcome(
+                campaign.name,
+                store.get_run(run.id),
+                store.counts(run.id),
+                plan.blocked_code,
+                f"{plan.blocked} Run {run.id} waits; send or run-due continues it then.",
+            )
+        return _execute(plan, store, settings, options, progress, password)
 
 
 def plan_send(campaign: Campaign, store: StateStore | None, settings: Settings, options: SendOptions) -> SendPlan:
@@ -196,9 +225,21 @@ def plan_send(campaign: Campaign, store: StateStore | None, settings: Settings, 
             f"{plan.to_send} recipients wait until {resume.astimezone(settings.zone):%Y-%m-%d %H:%M}."
         )
         plan.blocked_code = ExitCode.TEMPFAIL
-        if store is not None and plan.run is not None and not options.dry_run:
-            store.set_run_status(plan.run.id, "paused", now=now, reason=_limit_reason(plan), resume_at=resume)
     return plan
+
+
+def _start_run(store: StateStore, plan: SendPlan, options: SendOptions, now: datetime) -> Run:
+    """Record a new run with its snapshot of recipients."""
+    campaign = plan.campaign
+    return store.create_run(
+        campaign=campaign.name,
+        campaign_file=str(campaign.path),
+        type=campaign.kind if options.occurrence is not None else "batch",
+        occurrence=options.occurrence,
+        sender_domain=campaign.sender_domain,
+        now=now,
+        recipients=plan.new_recipients,
+    )
 
 
 def _limit_reason(plan: SendPlan) -> str:
@@ -234,7 +275,12 @@ class _Job:
 
 
 def _execute(
-    plan: SendPlan, store: StateStore, settings: Settings, options: SendOptions, progress: SendProgress | None
+    plan: SendPlan,
+    store: StateStore,
+    settings: Settings,
+    options: SendOptions,
+    progress: SendProgress | None,
+    password: str | None,
 ) -> SendOutcome:
     campaign = plan.campaign
     assert plan.templates is not None
@@ -248,7 +294,7 @@ def _execute(
                 open_connection(
                     transport,
                     folder=campaign.folder,
-                    password=settings.password,
+                    password=password,
                     ssl_context=settings.ssl_context,
                     sleep=settings.sleep,
                 )
@@ -264,15 +310,7 @@ def _execute(
     store.remember_limits(campaign.sender_domain, campaign.limits.model_dump(), now=now)
     run = plan.run
     if run is None:
-        run = store.create_run(
-            campaign=campaign.name,
-            campaign_file=str(campaign.path),
-            type=campaign.kind if options.occurrence is not None else "batch",
-            occurrence=options.occurrence,
-            sender_domain=campaign.sender_domain,
-            now=now,
-            recipients=plan.new_recipients,
-        )
+        run = _start_run(store, plan, options, now)
     else:
         store.set_run_status(run.id, "sending", now=now)
         run = store.get_run(run.id)
@@ -529,7 +567,7 @@ def send_test(
     connection = open_connection(
         campaign.transport,
         folder=campaign.folder,
-        password=settings.password,
+        password=password_for(campaign, settings.env),
         ssl_context=settings.ssl_context,
         sleep=settings.sleep,
     )
