@@ -142,3 +142,19 @@ def test_header_that_mailcast_sets_is_refused(tmp_path: Path) -> None:
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     found = problems(tmp_path / "nope.yaml")
     assert "does not exist" in found[0]
+
+
+def test_from_and_reply_to_are_one_mailbox_each(tmp_path: Path) -> None:
+    text = GOOD.replace('"Acme News <news@example.com>"', '"Acme <news@example.com> extra junk"') + (
+        "reply_to: [help@example.com, 'a@example.com, b@example.com']\n"
+    )
+    found = problems(write(tmp_path, text))
+    assert [line.split("|")[:2] for line in found] == [["1", "from"], ["6", "reply_to"]], found
+    assert all("not one mailbox" in line for line in found)
+
+
+def test_international_domain_is_sent_in_ascii_and_local_part_needs_smtputf8(tmp_path: Path) -> None:
+    ok = load_campaign(write(tmp_path, GOOD.replace("news@example.com", "news@bücher.example")))
+    assert ok.sender_address == "news@xn--bcher-kva.example" and ok.sender.startswith("Acme News <")
+    found = problems(write(tmp_path, GOOD.replace("news@example.com", "josé@example.com")))
+    assert "SMTPUTF8" in found[0] and found[0].startswith("1|from|")

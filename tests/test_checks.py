@@ -61,3 +61,8 @@ def test_ad_marker_reaches_the_message(tmp_path: Path) -> None:
         values=row.values, email=row.email, run_token="t", key=row.key, date=datetime.now(timezone.utc)
     )
     assert message_from_bytes(composed.data, policy=policy.default)["Subject"] == "[AD] Sale"
+
+
+def test_control_characters_in_values_never_reach_a_header(tmp_path: Path) -> None:
+    report = check_campaign(load_campaign(make(tmp_path, "email,name\na@example.com,An\x00n\nb@example.com,Bo\n")))
+    assert [(p.row, "control character" in p.message) for p in report.errors] == [(1, True)]

@@ -80,7 +80,7 @@ def test_not_utf8(tmp_path: Path) -> None:
 
 def test_duplicates_are_sent_once(tmp_path: Path) -> None:
     result = load(tmp_path, "email\nAda@Example.com\nb@example.com\nada@example.COM\n")
-    assert [r.email for r in result.rows] == ["Ada@Example.com", "b@example.com"]
+    assert [r.email for r in result.rows] == ["Ada@example.com", "b@example.com"]  # domains are case-blind
     assert [(d.row, first) for d, first in result.duplicates] == [(3, 1)]
     assert result.errors == []
 
@@ -88,3 +88,10 @@ def test_duplicates_are_sent_once(tmp_path: Path) -> None:
 def test_other_email_column(tmp_path: Path) -> None:
     result = load(tmp_path, "name,address\nA,a@example.com\n", email_column="address")
     assert result.rows[0].email == "a@example.com" and result.rows[0].key == "a@example.com"
+
+
+def test_international_addresses(tmp_path: Path) -> None:
+    result = load(tmp_path, "email\nx@bücher.example\njosé@example.com\nX@xn--bcher-kva.example\n")
+    assert [r.email for r in result.rows] == ["x@xn--bcher-kva.example"]  # the third is the first again
+    assert len(result.duplicates) == 1
+    assert [(p.line, "SMTPUTF8" in p.message) for p in result.errors] == [(3, True)]

@@ -55,10 +55,10 @@ class _Section(BaseModel):
 
 
 def _no_line_breaks(value: str) -> str:
-    from mailcast.message import has_line_break
+    from mailcast.message import has_control_character
 
-    if has_line_break(value):
-        raise ValueError("must not contain a line break")
+    if has_control_character(value):
+        raise ValueError("must not contain a line break or control character")
     return value
 
 
@@ -241,17 +241,12 @@ class Campaign(_Section):
     @field_validator("sender")
     @classmethod
     def _sender_address(cls, value: str) -> str:
-        _no_line_breaks(value)
-        check_address(_address_of(value))
-        return value
+        return _mailbox(value)
 
     @field_validator("reply_to")
     @classmethod
     def _reply_addresses(cls, value: str | list[str]) -> str | list[str]:
-        for item in [value] if isinstance(value, str) else value:
-            _no_line_breaks(item)
-            check_address(_address_of(item))
-        return value
+        return _mailbox(value) if isinstance(value, str) else [_mailbox(item) for item in value]
 
     @field_validator("subject")
     @classmethod
@@ -319,14 +314,32 @@ def _address_of(value: str) -> str:
     return parseaddr(value)[1] or value
 
 
+def _mailbox(value: str) -> str:
+    """One mailbox, `Name <address>` or a bare address, with the address checked; returned with
+    the address in its ASCII form."""
+    from email.utils import formataddr, getaddresses
+
+    _no_line_breaks(value)
+    found = getaddresses([value])
+    if len(found) != 1 or not found[0][1]:
+        raise ValueError(f'"{value}" is not one mailbox; write it as "Name <address@example.com>" or just the address')
+    display, address = found[0]
+    return formataddr((display, check_address(address)))
+
+
 def check_address(address: str) -> str:
-    """Validate an address's syntax (no DNS); return it normalised; raise ValueError with why."""
+    """Validate an address's syntax (no DNS); return it normalised, with an international domain
+    in its ASCII (IDNA) form; raise ValueError with why."""
     from email_validator import EmailNotValidError, validate_email
 
     try:
-        return validate_email(address, check_deliverability=False).normalized
+        checked = validate_email(address, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
-        raise ValueError(f'"{address}" is not a valid address: {str(exc).rstrip(".")}') from None
+        why = str(exc).rstrip(".")
+        if "before the @-sign" in why:
+            why += " (such addresses need SMTPUTF8, which mailcast does not send)"
+        raise ValueError(f'"{address}" is not a valid address: {why}') from None
+    return str(checked.ascii_email or checked.normalized)
 
 
 def load_campaign(path: Path) -> Campaign:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from mailcast.campaign import Campaign
 from mailcast.errors import Problem
-from mailcast.message import ad_subject, has_line_break
+from mailcast.message import ad_subject, has_control_character
 from mailcast.recipients import Recipient, RecipientList, load_recipients
 from mailcast.templates import Rendered, TemplateRenderError, TemplateSet, check_variables, load_templates
 
@@ -109,14 +109,18 @@ def check_rendered_row(
     except TemplateRenderError as exc:
         return problem(exc.message)
     subject = ad_subject(rendered.subject, campaign.ad_marker)
-    if has_line_break(subject):
-        return problem("the rendered subject contains a line break; remove line breaks from the values it uses")
+    if has_control_character(subject):
+        return problem(
+            "the rendered subject contains a line break or control character; remove it from the values it uses"
+        )
     if not subject.strip():
         return problem("the rendered subject is empty; fill in the values it uses")
     if len(subject) > MAX_SUBJECT:
         return problem(
             f"the rendered subject is {len(subject)} characters long (at most {MAX_SUBJECT}); shorten it or its values"
         )
-    if has_line_break(rendered.unsubscribe_url):
-        return problem("the unsubscribe URL contains a line break; remove line breaks from the values it uses")
+    if has_control_character(rendered.unsubscribe_url):
+        return problem(
+            "the unsubscribe URL contains a line break or control character; remove it from the values it uses"
+        )
     return rendered

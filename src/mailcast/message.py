@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,12 +22,13 @@ from mailcast.errors import ConfigError, ExitCode, MailcastError
 from mailcast.html_text import html_to_text
 
 CRLF = "\r\n"
-LINE_BREAKS = frozenset("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+# CR, LF and every other line break Unicode knows, NUL and the other control characters (tab is allowed)
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
 
-def has_line_break(value: str) -> bool:
-    """True when the value holds CR, LF or any other character Unicode treats as a line break."""
-    return any(ch in LINE_BREAKS for ch in value)
+def has_control_character(value: str) -> bool:
+    """True when the value holds a line break or another control character, none of which may reach a header."""
+    return _CONTROL.search(value) is not None
 
 
 MAX_LINE = 78
@@ -60,8 +62,10 @@ def ad_subject(subject: str, marker: str) -> str:
 
 
 def _check(name: str, value: str) -> str:
-    if has_line_break(value):
-        raise HeaderInjectionError(f"the {name} header would contain a line break", hint="Remove line breaks from it.")
+    if has_control_character(value):
+        raise HeaderInjectionError(
+            f"the {name} header would contain a line break or control character", hint="Remove it from the value."
+        )
     return value
 
 

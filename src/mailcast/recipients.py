@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mailcast.campaign import check_address
 from mailcast.errors import Problem
-from mailcast.message import has_line_break
+from mailcast.message import has_control_character
 
 MAX_ROWS = 10_000
 RESERVED_COLUMNS = ("unsubscribe_url",)
@@ -103,12 +103,16 @@ def load_recipients(
             result.bad_rows.add(row_number)
             continue
         email = fields[email_index].strip()
-        if has_line_break(email):
-            problem(f"row {row_number}: the address contains a line break; remove it", start, row_number)
+        if has_control_character(email):
+            problem(
+                f"row {row_number}: the address contains a line break or control character; remove it",
+                start,
+                row_number,
+            )
             result.bad_rows.add(row_number)
             continue
         try:
-            check_address(email)
+            email = check_address(email)
         except ValueError as exc:
             problem(f"row {row_number}: {exc}; fix the address or remove the row", start, row_number)
             result.bad_rows.add(row_number)
