@@ -158,3 +158,11 @@ def test_international_domain_is_sent_in_ascii_and_local_part_needs_smtputf8(tmp
     assert ok.sender_address == "news@xn--bcher-kva.example" and ok.sender.startswith("Acme News <")
     found = problems(write(tmp_path, GOOD.replace("news@example.com", "josé@example.com")))
     assert "SMTPUTF8" in found[0] and found[0].startswith("1|from|")
+
+
+def test_schedules_that_never_come_and_overlong_fixed_subjects(tmp_path: Path) -> None:
+    text = GOOD.replace('"Hi {{ first_name }}"', '"' + "x" * 120 + '"') + ('schedule: {cron: "0 9 30 2 *"}\n')
+    found = "\n".join(problems(write(tmp_path, text)))
+    assert "2|subject|" in found and "120 characters" in found
+    assert "never fires" in found
+    assert "at most 366d" in "\n".join(problems(write(tmp_path, GOOD + "schedule: {every: 9999999d}\n")))

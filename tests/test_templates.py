@@ -50,7 +50,19 @@ def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
 
 def test_subject_syntax_error_names_the_key(tmp_path: Path) -> None:
     _, problems = load_templates(campaign(tmp_path, text="x", subject="Hi {{ name"))
-    assert problems[0].key == "subject" and problems[0].file == "c.yaml"
+    assert (problems[0].key, problems[0].file, problems[0].line) == ("subject", "c.yaml", 2)
+
+
+def test_missing_variable_in_the_subject_names_the_campaign_file_line(tmp_path: Path) -> None:
+    templates, _ = load_templates(campaign(tmp_path, text="x", subject="Hi {{ nickname }}"))
+    errors, _ = check_variables(templates, ["email", "name"], csv_file="recipients.csv")
+    assert [(e.file, e.line, e.key) for e in errors] == [("c.yaml", 2, "subject")]
+
+
+def test_the_address_column_is_used_whatever_its_name(tmp_path: Path) -> None:
+    templates, _ = load_templates(campaign(tmp_path, text="{{ name }}"))
+    _, warnings = check_variables(templates, ["mail", "name"], csv_file="r.csv", email_column="mail")
+    assert warnings == []
 
 
 def test_only_html_is_escaped_and_values_are_never_templates(tmp_path: Path) -> None:
@@ -65,7 +77,31 @@ def test_markdown_gives_html_and_text(tmp_path: Path) -> None:
     templates, _ = load_templates(campaign(tmp_path, markdown="# Hello {{ name }}\n\n*soon*\n"))
     rendered = templates.render({"name": "Zoë"}, "a@example.com")
     assert rendered.html is not None and "<h1>Hello Zoë</h1>" in rendered.html and "<em>soon</em>" in rendered.html
-    assert rendered.text == "# Hello Zoë\n\n*soon*\n"
+    assert rendered.text == "Hello Zoë\n\nsoon\n"
+
+
+def test_markdown_values_show_as_they_are_and_make_no_tags_or_links(tmp_path: Path) -> None:
+    body = "# Hi {{ name }}\n\n[Our shop](https://example.com/shop?who={{ email }})\n"
+    templates, _ = load_templates(campaign(tmp_path, markdown=body))
+    name = "<script>x</script> [win](https://evil.example) *A&B*"
+    rendered = templates.render({"name": name}, "a+b@example.com")
+    assert rendered.html is not None
+    assert "<script>" not in rendered.html and 'evil.example"' not in rendered.html and "<em>" not in rendered.html
+    assert "&lt;script&gt;x&lt;/script&gt; [win](https://evil.example) *A&amp;B*" in rendered.html
+    assert '<a href="https://example.com/shop?who=a+b@example.com">Our shop</a>' in rendered.html
+    assert rendered.text is not None and name in rendered.text
+
+
+def test_template_errors_while_rendering_are_row_problems(tmp_path: Path) -> None:
+    templates, problems = load_templates(campaign(tmp_path, text="{{ name }} {{ 1 / 0 }}"))
+    assert problems == []
+    with pytest.raises(TemplateRenderError, match="ZeroDivisionError"):
+        templates.render({"name": "A"}, "a@example.com")
+
+
+def test_include_and_extends_are_refused_with_their_line(tmp_path: Path) -> None:
+    _, problems = load_templates(campaign(tmp_path, html="<p>{{ name }}</p>\n{% include 'footer.html' %}\n"))
+    assert [(p.file, p.line) for p in problems] == [("body.html", 2)] and "include" in problems[0].message
 
 
 def test_unsubscribe_url_is_rendered_and_urlencoded(tmp_path: Path) -> None:

@@ -22,6 +22,8 @@ from pydantic import (
 from mailcast.errors import ExitCode, Problem, ProblemsError
 
 FOOTER_LANGUAGES = ("none", "en", "zh-hans", "zh-hant", "es", "fr", "de", "ja", "ko", "ar", "th", "id")
+MAX_SUBJECT = 100
+MAX_EVERY_DAYS = 366
 TAG_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # printable ASCII except ':' (RFC 5322 ftext)
 RESERVED_HEADERS = frozenset(
@@ -117,6 +119,8 @@ class Schedule(_Section):
             match = EVERY_PATTERN.match(value)
             if match and int(match.group(1)) > 0:
                 hours = int(match.group(1)) * (24 if match.group(2) == "d" else 1)
+                if hours > MAX_EVERY_DAYS * 24:
+                    raise ValueError(f"every is at most {MAX_EVERY_DAYS}d (one year)")
                 return timedelta(hours=hours)
         raise ValueError('write every as a number of hours or days, such as "24h" or "7d"')
 
@@ -127,6 +131,10 @@ class Schedule(_Section):
 
         if not croniter.is_valid(value):
             raise ValueError(f'"{value}" is not a cron expression such as "0 9 * * MON"')
+        try:
+            croniter(value, datetime(2000, 1, 1)).get_next(datetime)
+        except Exception:  # croniter's own error for a time that never comes, such as 30 February
+            raise ValueError(f'"{value}" never fires (no such date); check the day and month fields') from None
         return value
 
     @field_validator("timezone")
@@ -237,6 +245,7 @@ class Campaign(_Section):
     transport: Transport = MaildirTransport(type="maildir")
 
     _path: Path = PrivateAttr(default=Path("campaign.yaml"))
+    _lines: dict[tuple[Any, ...], int] = PrivateAttr(default_factory=dict)
 
     @field_validator("sender")
     @classmethod
@@ -253,6 +262,8 @@ class Campaign(_Section):
     def _subject_not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("the subject must not be empty")
+        if "{" not in value and len(value) > MAX_SUBJECT:
+            raise ValueError(f"the subject is {len(value)} characters long (at most {MAX_SUBJECT}); shorten it")
         return value
 
     @field_validator("headers")
@@ -281,6 +292,10 @@ class Campaign(_Section):
     @property
     def path(self) -> Path:
         return self._path
+
+    def line_of(self, key: str) -> int | None:
+        """The line of the campaign file where a key such as "unsubscribe.url" stands."""
+        return self._lines.get(tuple(key.split(".")))
 
     @property
     def folder(self) -> Path:
@@ -390,11 +405,13 @@ def load_campaign(path: Path) -> Campaign:
         partial = None
         if not faulty & REQUIRED_KEYS:
             try:
-                partial = _placed(Campaign.model_validate({k: v for k, v in data.items() if k not in faulty}), path)
+                partial = _placed(
+                    Campaign.model_validate({k: v for k, v in data.items() if k not in faulty}), path, lines
+                )
             except ValidationError:
                 partial = None
         raise _config_error(problems, partial, shown, lines) from None
-    campaign = _placed(campaign, path)
+    campaign = _placed(campaign, path, lines)
     if problems:
         raise _config_error(problems, campaign, shown, lines)
     problems.extend(_file_problems(campaign, shown, lines))
@@ -403,11 +420,12 @@ def load_campaign(path: Path) -> Campaign:
     return campaign
 
 
-def _placed(campaign: Campaign, path: Path) -> Campaign:
-    """The campaign with its file's path, and its name defaulting to the file's stem."""
+def _placed(campaign: Campaign, path: Path, lines: dict[tuple[Any, ...], int]) -> Campaign:
+    """The campaign with its file's path and key lines, and its name defaulting to the file's stem."""
     if not campaign.name:
         campaign = campaign.model_copy(update={"name": path.stem})
     campaign._path = path.resolve()
+    campaign._lines = lines
     return campaign
 
 

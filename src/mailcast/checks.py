@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mailcast.campaign import Campaign
+from mailcast.campaign import MAX_SUBJECT, Campaign
 from mailcast.errors import Problem
 from mailcast.message import ad_subject, has_control_character
 from mailcast.recipients import Recipient, RecipientList, load_recipients
 from mailcast.templates import Rendered, TemplateRenderError, TemplateSet, check_variables, load_templates
-
-MAX_SUBJECT = 100
 
 
 @dataclass
@@ -49,7 +47,9 @@ def check_campaign(campaign: Campaign, *, render_rows: bool = True) -> CheckRepo
     report.templates = templates
     report.errors.extend(template_problems)
     if recipients.columns:
-        errors, warnings = check_variables(templates, recipients.columns, csv_file=csv_shown)
+        errors, warnings = check_variables(
+            templates, recipients.columns, csv_file=csv_shown, email_column=campaign.email_column
+        )
         report.errors.extend(errors)
         report.warnings.extend(warnings)
 

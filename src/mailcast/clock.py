@@ -28,6 +28,8 @@ def current_time(env: Mapping[str, str]) -> datetime:
             f"MAILCAST_NOW={value!r} has no UTC offset",
             hint='Add one, such as "+01:00" or "Z", so the moment is not ambiguous.',
         )
+    if not 1970 <= moment.year <= 9000:
+        raise UsageError(f"MAILCAST_NOW={value!r} is out of range", hint="Give a time between the years 1970 and 9000.")
     return moment
 
 

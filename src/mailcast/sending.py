@@ -185,7 +185,9 @@ def plan_send(campaign: Campaign, store: StateStore | None, settings: Settings, 
             return plan
         assert store is not None
         templates, problems = load_templates(campaign)
-        errors, _ = check_variables(templates, store.columns(latest.id), csv_file=campaign.recipients)
+        errors, _ = check_variables(
+            templates, store.columns(latest.id), csv_file=campaign.recipients, email_column=campaign.email_column
+        )
         problems.extend(errors)
         if problems:
             raise ProblemsError(problems=problems)
