@@ -66,3 +66,9 @@ def test_ad_marker_reaches_the_message(tmp_path: Path) -> None:
 def test_control_characters_in_values_never_reach_a_header(tmp_path: Path) -> None:
     report = check_campaign(load_campaign(make(tmp_path, "email,name\na@example.com,An\x00n\nb@example.com,Bo\n")))
     assert [(p.row, "control character" in p.message) for p in report.errors] == [(1, True)]
+
+
+def test_skipped_rows_keep_their_address_as_written(tmp_path: Path) -> None:
+    csv = "email,name\na@example.com,A\nnot-an-address,B\nc@example.com\n"
+    report = check_campaign(load_campaign(make(tmp_path, csv, "validation: permissive\n")))
+    assert [(row, email) for row, email, _ in report.skipped] == [(2, "not-an-address"), (3, "c@example.com")]

@@ -35,7 +35,7 @@ def test_bad_address_on_line_7(tmp_path: Path) -> None:
     result = load(tmp_path, "email,name\n" + "\n".join(rows) + "\nbob@@example.com,Bob\nz@example.com,Z\n")
     assert where(result) == [(7, 6)]
     assert "bob@@example.com" in result.errors[0].message and "fix the address" in result.errors[0].message
-    assert result.bad_rows == {6} and len(result.rows) == 6
+    assert result.bad_rows == {6: "bob@@example.com"} and len(result.rows) == 6
 
 
 def test_quoted_newline_keeps_later_line_numbers(tmp_path: Path) -> None:
@@ -95,3 +95,8 @@ def test_international_addresses(tmp_path: Path) -> None:
     assert [r.email for r in result.rows] == ["x@xn--bcher-kva.example"]  # the third is the first again
     assert len(result.duplicates) == 1
     assert [(p.line, "SMTPUTF8" in p.message) for p in result.errors] == [(3, True)]
+
+
+def test_a_value_too_long_to_read_is_a_located_problem(tmp_path: Path) -> None:
+    result = load(tmp_path, 'email,name\na@example.com,A\nb@example.com,"' + "x" * 200_000 + '"\n')
+    assert [(p.line, "quote" in p.message) for p in result.errors] == [(3, True)]

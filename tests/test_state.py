@@ -143,3 +143,17 @@ def test_paused_run_is_not_claimed_from(tmp_path: Path) -> None:
         run = new_run(store, 2)
         store.set_run_status(run.id, "paused", now=NOW, reason="paused by hand")
         assert store.claim(run, day=DAY, limit=None, now=NOW) == "paused"
+
+
+def test_a_state_file_that_cannot_be_written_is_a_state_error(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state.db")
+    store._db.execute("PRAGMA query_only = ON")  # what SQLite says for a read-only file (root ignores chmod)
+    with pytest.raises(StateError) as caught:
+        store.suppress([("a@example.com", "a@example.com")], reason="by hand", now=NOW, expires_at=None)
+    assert caught.value.exit_code == ExitCode.STATE and "cannot be written" in caught.value.message
+    store.close()
+
+
+def test_a_folder_is_not_a_state_file(tmp_path: Path) -> None:
+    with pytest.raises(StateError, match="is a folder"):
+        StateStore(tmp_path)

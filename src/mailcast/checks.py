@@ -79,7 +79,7 @@ def check_campaign(campaign: Campaign, *, render_rows: bool = True) -> CheckRepo
             )
         else:
             report.errors.append(problem)
-    emails = {r.row: r.email for r in recipients.rows}
+    emails = {r.row: r.email for r in recipients.rows} | recipients.bad_rows
     for row, why in sorted(bad_rows.items()):
         report.skipped.append((row, emails.get(row, ""), why))
     for duplicate, first in recipients.duplicates:

@@ -534,14 +534,13 @@ def suppress_list(as_json: JsonOpt = False) -> None:
             ]
         )
         return
-    from rich.table import Table
+    from mailcast.display import show_table
 
-    table = Table()
-    for column in ("email", "reason", "added", "expires"):
-        table.add_column(column)
-    for e in entries:
-        table.add_row(e.email, e.reason, e.added_at[:16], (e.expires_at or "never")[:16])
-    _console().print(table if entries else "The suppression list is empty.")
+    if not entries:
+        _console().print("The suppression list is empty.")
+        return
+    cells = [[e.email, e.reason, e.added_at[:16], (e.expires_at or "never")[:16]] for e in entries]
+    show_table(_console(), ["email", "reason", "added", "expires"], cells)
 
 
 def _keys(addresses: list[str]) -> list[tuple[str, str]]:

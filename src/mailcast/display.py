@@ -91,80 +91,79 @@ def show_message(console: Console, data: bytes, *, row: int) -> None:
         console.print(escape(str(part.get_content())), soft_wrap=True)
 
 
+def show_table(
+    console: Console, columns: Sequence[str], rows: Sequence[Sequence[str]], *, title: str | None = None,
+    right: Sequence[str] = (),
+) -> None:  # fmt: skip
+    """A table at a terminal; under cron and in pipes, plain lines with columns lined up by spaces."""
+    if console.is_terminal:
+        table = Table(title=title)
+        for column in columns:
+            table.add_column(column, justify="right" if column in right else "left")
+        for row in rows:
+            table.add_row(*(escape(cell) for cell in row))
+        console.print(table)
+        return
+    if title:
+        console.print(f"{title}:", markup=False)
+    widths = [max(len(str(cell)) for cell in column) for column in zip(columns, *rows, strict=True)]
+    for row in (columns, *rows):
+        cells = [
+            cell.rjust(w) if name in right else cell.ljust(w)
+            for cell, w, name in zip(row, widths, columns, strict=True)
+        ]
+        console.print("  ".join(cells).rstrip(), markup=False, soft_wrap=True)
+
+
+STATUS_COUNTS = ("failed", "deferred", "skipped", "suppressed", "in doubt", "pending")
+
+
 def status_table(console: Console, rows: Sequence[RunStatus]) -> None:
     if not rows:
         console.print("No runs yet. Start one with: mailcast send CAMPAIGN")
         return
-    table = Table()
-    table.add_column("campaign", no_wrap=True)
-    table.add_column("run", justify="right")
-    table.add_column("type")
-    table.add_column("status")
-    for column in ("sent", "failed", "deferred", "skipped", "suppressed", "in doubt", "pending"):
-        table.add_column(column, justify="right")
-    table.add_column("resumes", no_wrap=True)
+    cells = []
     for r in rows:
         status = r.status + (f": {r.reason}" if r.reason and r.status in ("paused", "failed", "cancelled") else "")
-        table.add_row(
-            escape(r.campaign),
-            str(r.run or "-"),
-            r.type,
-            escape(status),
-            f"{r.sent}/{r.total}",
-            str(r.failed),
-            str(r.deferred),
-            str(r.skipped),
-            str(r.suppressed),
-            str(r.in_doubt),
-            str(r.pending),
-            (r.resume_at or "-")[:16].replace("T", " "),
-        )
-    console.print(table)
+        counts = (r.failed, r.deferred, r.skipped, r.suppressed, r.in_doubt, r.pending)
+        cells.append(
+            [r.campaign, str(r.run or "-"), r.type, status, f"{r.sent}/{r.total}", *map(str, counts),
+             (r.resume_at or "-")[:16].replace("T", " ")]
+        )  # fmt: skip
+    columns = ["campaign", "run", "type", "status", "sent", *STATUS_COUNTS, "resumes"]
+    show_table(console, columns, cells, right=["run", "sent", *STATUS_COUNTS])
 
 
 def warmup_table(console: Console, rows: Sequence[WarmupStatus]) -> None:
     if not rows:
         console.print("No sender domain has sent yet.")
         return
-    table = Table()
-    for column in ("domain", "level", "today's limit", "sent today", "remaining", "resets"):
-        table.add_column(column, justify="left" if column in ("domain", "resets") else "right")
-    for r in rows:
-        table.add_row(
+    cells = [
+        [
             r.domain,
             str(r.level or "off"),
             f"{r.limit:,}" if r.limit is not None else "no cap",
             f"{r.sent_today:,}",
             f"{r.remaining:,}" if r.remaining is not None else "-",
             r.resets_at[:16].replace("T", " "),
-        )
-    console.print(table)
+        ]
+        for r in rows
+    ]
+    numbers = ["level", "today's limit", "sent today", "remaining"]
+    show_table(console, ["domain", *numbers, "resets"], cells, right=numbers)
 
 
 def report_tables(console: Console, report: CampaignReport) -> None:
-    console.print(f"Campaign {escape(report.campaign)}, run {report.run}")
-    totals = Table(title="totals")
-    totals.add_column("status")
-    totals.add_column("recipients", justify="right")
-    for status, count in report.totals.items():
-        totals.add_row(status, str(count))
-    console.print(totals)
-    statuses = sorted({s for counts in report.by_domain.values() for s in counts})
-    domains = Table(title="by recipient domain")
-    domains.add_column("domain")
-    for status in statuses:
-        domains.add_column(status, justify="right")
-    for domain, counts in report.by_domain.items():
-        domains.add_row(escape(domain), *(str(counts.get(s, 0)) for s in statuses))
-    console.print(domains)
+    console.print(f"Campaign {report.campaign}, run {report.run}", markup=False)
+    counts = [[status, str(count)] for status, count in report.totals.items() if count]
+    show_table(console, ["status", "recipients"], counts, title="totals", right=["recipients"])
+    statuses = [s for s in report.totals if any(c[s] for c in report.by_domain.values())]
+    by_domain = [[domain, *(str(c[s]) for s in statuses)] for domain, c in report.by_domain.items()]
+    show_table(console, ["domain", *statuses], by_domain, title="by recipient domain", right=statuses)
     trouble = [r for r in report.recipients if r["status"] not in ("sent", "pending")]
     if trouble:
-        table = Table(title="not sent")
-        for column in ("email", "status", "attempts", "last reply"):
-            table.add_column(column)
-        for r in trouble:
-            table.add_row(escape(r["email"]), r["status"], str(r["attempts"]), escape(r["last_reply"] or ""))
-        console.print(table)
+        cells = [[r["email"], r["status"], str(r["attempts"]), r["last_reply"] or ""] for r in trouble]
+        show_table(console, ["email", "status", "attempts", "last reply"], cells, title="not sent", right=["attempts"])
 
 
 class TerminalProgress:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +31,7 @@ class RecipientList:
     columns: list[str] = field(default_factory=list)
     rows: list[Recipient] = field(default_factory=list)
     errors: list[Problem] = field(default_factory=list)
-    bad_rows: set[int] = field(default_factory=set)
+    bad_rows: dict[int, str] = field(default_factory=dict)  # row -> its address as written, for the report
     duplicates: list[tuple[Recipient, int]] = field(default_factory=list)
 
 
@@ -60,7 +61,19 @@ def load_recipients(
         return result
 
     reader = csv.reader(io.StringIO(text, newline=""), strict=False)
-    header = next(reader)
+
+    def records() -> Iterator[list[str]]:
+        try:
+            yield from reader
+        except csv.Error as exc:
+            problem(
+                f"cannot read on from line {reader.line_num}: {exc}; a value this long usually means a quote "
+                "that is never closed, so check the quotes on this line and above",
+                line=reader.line_num,
+            )
+
+    rows = records()
+    header = next(rows)
     columns = [c.strip() for c in header]
     result.columns = columns
     seen: set[str] = set()
@@ -85,7 +98,7 @@ def load_recipients(
     by_key: dict[str, int] = {}
     row_number = 0
     line = reader.line_num + 1
-    for fields in reader:
+    for fields in rows:
         start = line
         line = reader.line_num + 1
         if not fields or (len(fields) == 1 and not fields[0].strip()):
@@ -100,7 +113,7 @@ def load_recipients(
                 start,
                 row_number,
             )
-            result.bad_rows.add(row_number)
+            result.bad_rows[row_number] = fields[email_index].strip() if email_index < len(fields) else ""
             continue
         email = fields[email_index].strip()
         if has_control_character(email):
@@ -109,13 +122,13 @@ def load_recipients(
                 start,
                 row_number,
             )
-            result.bad_rows.add(row_number)
+            result.bad_rows[row_number] = email
             continue
         try:
             email = check_address(email)
         except ValueError as exc:
             problem(f"row {row_number}: {exc}; fix the address or remove the row", start, row_number)
-            result.bad_rows.add(row_number)
+            result.bad_rows[row_number] = email
             continue
         recipient = Recipient(row_number, start, email, email.lower(), dict(zip(columns, fields, strict=False)))
         first = by_key.get(recipient.key)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -165,14 +164,18 @@ def build_report(store: StateStore | None, campaign: str, *, run_id: int | None 
         )
     run = runs[-1]
     outcomes = store.outcomes(run.id) if store else []
-    totals = Counter(o.status for o in outcomes)
-    by_domain: dict[str, Counter[str]] = {}
+    totals = dict.fromkeys(RECIPIENT_STATUSES, 0)
+    by_domain: dict[str, dict[str, int]] = {}
     for o in outcomes:
-        by_domain.setdefault(o.email.rpartition("@")[2].lower() or "(none)", Counter())[o.status] += 1
+        totals[o.status] += 1
+        domain = o.email.rpartition("@")[2].lower() or "(no address)"
+        by_domain.setdefault(domain, dict.fromkeys(RECIPIENT_STATUSES, 0))[o.status] += 1
     recipients = [
         {
+            "row": o.row,
             "email": o.email,
-            "status": "in_doubt" if o.status == "sending" else o.status,
+            "status": o.status,
+            "in_doubt": o.status == "sending",
             "attempts": o.attempts,
             "last_reply": o.last_reply,
             "sent_at": o.sent_at,
@@ -183,8 +186,8 @@ def build_report(store: StateStore | None, campaign: str, *, run_id: int | None 
     return CampaignReport(
         campaign,
         run.id,
-        dict(sorted(totals.items())),
-        {d: dict(sorted(c.items())) for d, c in sorted(by_domain.items())},
+        totals,
+        dict(sorted(by_domain.items())),
         recipients,
     )
 

@@ -168,6 +168,11 @@ class StateStore:
         self.path = path
         self._day_rows: tuple[str, str] | None = None  # the (domain, day) row known to exist
         self._synchronous = ""
+        if path.is_dir():
+            raise StateError(
+                f"the state file {path} is a folder",
+                hint=f"Point --state / MAILCAST_STATE at a file inside it, such as {path}/mailcast.db.",
+            )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._open()
@@ -206,7 +211,20 @@ class StateStore:
         return self.path.parent / f"{self.path.name}.locks"
 
     def _damaged(self, exc: BaseException) -> StateError:
-        if "locked" in str(exc):
+        """The StateError for what SQLite said: locked, not writable, not openable or damaged."""
+        said = str(exc)
+        if "readonly" in said or "read-only" in said:
+            return StateError(
+                f"the state file {self.path} cannot be written: {said}",
+                hint="Give your user write access to the file and its folder (SQLite writes beside it), "
+                "or choose another with --state or MAILCAST_STATE.",
+            )
+        if "unable to open" in said:
+            return StateError(
+                f"cannot open the state file {self.path}: {said}",
+                hint="Check the path and its permissions, or choose another with --state or MAILCAST_STATE.",
+            )
+        if "locked" in said:
             return StateError(
                 f"the state file {self.path} stayed locked by another process for 30 seconds",
                 hint="Try again when the other mailcast command has finished.",
@@ -264,6 +282,9 @@ class StateStore:
             raise self._damaged(exc) from None
         try:
             yield self._db
+        except sqlite3.DatabaseError as exc:
+            self._db.execute("ROLLBACK")
+            raise self._damaged(exc) from None
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
