@@ -98,3 +98,14 @@ def maildir_recipients(folder: Path) -> list[str]:
 
     box = mailbox.Maildir(folder, create=False)
     return sorted(str(m["To"]) for m in box)
+
+
+def rsa_key_pem() -> bytes:
+    """A fresh RSA private key in PEM, as a DKIM key file holds it."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    )

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import rsa_key_pem
 from mailcast.campaign import SmtpTransport, load_campaign
 from mailcast.errors import ExitCode, ProblemsError
 
@@ -46,7 +47,7 @@ def test_minimal_campaign_gets_safe_defaults(tmp_path: Path) -> None:
 def test_every_key_of_the_spec_is_accepted(tmp_path: Path) -> None:
     (tmp_path / "files").mkdir()
     (tmp_path / "files" / "guide.pdf").write_bytes(b"%PDF-1.4")
-    (tmp_path / "dkim.key").write_text("key", encoding="utf-8")
+    (tmp_path / "dkim.key").write_bytes(rsa_key_pem())
     text = (
         GOOD
         + """\
@@ -166,3 +167,9 @@ def test_schedules_that_never_come_and_overlong_fixed_subjects(tmp_path: Path) -
     assert "2|subject|" in found and "120 characters" in found
     assert "never fires" in found
     assert "at most 366d" in "\n".join(problems(write(tmp_path, GOOD + "schedule: {every: 9999999d}\n")))
+
+
+def test_a_dkim_key_that_cannot_sign_is_found_by_check(tmp_path: Path) -> None:
+    (tmp_path / "dkim.key").write_text("not a key", encoding="utf-8")
+    found = problems(write(tmp_path, GOOD + "dkim: {domain: example.com, selector: s1, private_key_file: dkim.key}\n"))
+    assert found[0].startswith("6|dkim.private_key_file|") and "cannot sign" in found[0]

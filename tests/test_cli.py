@@ -121,6 +121,13 @@ def test_suppress_add_list_remove_import(tmp_path: Path) -> None:
     assert mailcast("suppress", "import", str(csv_file), state=state).code == 0
     listed = mailcast("suppress", "list", "--json", state=state).json()
     assert sorted(e["email"] for e in listed) == ["b@example.com", "c@example.com"]
+    plain = tmp_path / "unsub.txt"
+    plain.write_text("e@example.com\nf@example.com\n", encoding="utf-8")
+    assert mailcast("suppress", "import", str(plain), state=state).code == 0
+    assert len(mailcast("suppress", "list", "--json", state=state).json()) == 4
+    plain.write_text("g@example.com\nnot-an-address\n", encoding="utf-8")
+    bad = mailcast("suppress", "import", str(plain), state=state)
+    assert bad.code == 65 and f"{plain}:2" in bad.err
     campaign = write_campaign(tmp_path / "c", emails=["b@example.com", "d@example.com"])
     assert mailcast("send", str(campaign), "--yes", state=state).code == 1
     assert mailcast("status", "--json", state=state).json()[0]["suppressed"] == 1

@@ -9,6 +9,7 @@ from email.message import EmailMessage
 
 import pytest
 
+from helpers import rsa_key_pem
 from mailcast.errors import ConfigError, ExitCode
 from mailcast.message import Attachment, DkimSigner, HeaderInjectionError, MessageBuilder, ad_subject, make_message_id
 from mailcast.unsubscribe import FOOTERS, add_footer_html, footer_html, footer_text, list_unsubscribe_header
@@ -41,7 +42,15 @@ def body(part: EmailMessage) -> str:
 
 @pytest.mark.parametrize(
     "subject",
-    ["Hello", "Zoë, our spring picks", "春天的精选，只给你", "عروض الربيع لك", "🌸 " * 30 + "end", "word " * 40],
+    [
+        "Hello",
+        "Zoë, our spring picks",
+        "春天的精选，只给你",
+        "عروض الربيع لك",
+        "🌸 " * 30 + "end",
+        "word " * 40,
+        "x" * 2000,
+    ],
 )
 def test_subjects_round_trip_and_lines_stay_short(subject: str) -> None:
     data, parsed = build(subject=subject.strip())
@@ -127,12 +136,9 @@ def test_ad_marker() -> None:
 def test_dkim_signature_verifies() -> None:
     import dkim
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
-    )
+    pem = rsa_key_pem()
+    key = serialization.load_pem_private_key(pem, password=None)
     public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
     signer = DkimSigner(domain="example.com", selector="s1", private_key=pem, key_file="dkim.key")

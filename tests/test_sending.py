@@ -122,6 +122,19 @@ def test_refused_login_exits_77_with_nothing_marked_sent(
     assert ok.code == 0 and len(server.messages) == 3
 
 
+def test_server_that_wants_a_login_stops_the_run_with_77(
+    tmp_path: Path, smtp_server: Callable[..., TestServer]
+) -> None:
+    server = smtp_server(user="news", password="right")
+    campaign = write_campaign(tmp_path / "c", 3, transport=smtp(server.port))  # no username given
+    state = tmp_path / "state.db"
+    result = mailcast("send", str(campaign), "--yes", state=state)
+    assert result.code == 77 and "530" in result.err and "username" in result.err
+    row = mailcast("status", "--json", state=state).json()[0]
+    assert (row["sent"], row["failed"], row["pending"]) == (0, 0, 3)
+    assert mailcast("warmup", "--json", state=state).json()[0]["sent_today"] == 0
+
+
 def test_missing_password_variable_is_a_config_error(tmp_path: Path) -> None:
     transport = smtp(2525, username="news", password_env="MAILCAST_TEST_UNSET_VARIABLE")
     campaign = write_campaign(tmp_path / "c", 1, transport=transport)
@@ -258,6 +271,7 @@ def test_pause_stops_a_running_send(tmp_path: Path, smtp_server: Callable[..., T
     # a paused run is not sent by send until resumed
     assert mailcast("send", str(campaign), "--yes", state=state).code == 75
     assert mailcast("resume", str(campaign), state=state).code == 0
+    assert mailcast("status", "--json", state=state).json()[0]["reason"].startswith("resumed")
     assert mailcast("send", str(campaign), "--yes", state=state).code == 0
     assert server.recipients() == sorted(f"r{i}@example.com" for i in range(1, 61))
 
@@ -268,6 +282,8 @@ def test_limit_option_sends_part_now(tmp_path: Path) -> None:
     first = mailcast("send", str(campaign), "--yes", "--limit", "2", state=state)
     assert first.code == 75
     assert mailcast("status", "--json", state=state).json()[0]["sent"] == 2
+    again = mailcast("send", str(campaign), "--yes", "--again", state=state)
+    assert again.code == 2 and "not finished" in again.err  # --again never leaves a run half-done behind
     assert mailcast("send", str(campaign), "--yes", state=state).code == 0
     assert len(list((tmp_path / "c" / "outbox" / "new").iterdir())) == 5
 

@@ -19,7 +19,8 @@ from pydantic import (
     model_validator,
 )
 
-from mailcast.errors import ExitCode, Problem, ProblemsError
+from mailcast.errors import ExitCode, MailcastError, Problem, ProblemsError
+from mailcast.message import has_control_character
 
 FOOTER_LANGUAGES = ("none", "en", "zh-hans", "zh-hant", "es", "fr", "de", "ja", "ko", "ar", "th", "id")
 MAX_SUBJECT = 100
@@ -57,8 +58,6 @@ class _Section(BaseModel):
 
 
 def _no_line_breaks(value: str) -> str:
-    from mailcast.message import has_control_character
-
     if has_control_character(value):
         raise ValueError("must not contain a line break or control character")
     return value
@@ -189,6 +188,18 @@ class Limits(_Section):
         return value
 
 
+def is_loopback(host: str) -> bool:
+    """localhost or a loopback address: the one place a login may go without TLS."""
+    import ipaddress
+
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 class SmtpTransport(_Section):
     type: Literal["smtp"]
     host: str
@@ -208,6 +219,11 @@ class SmtpTransport(_Section):
     def _login_pair(self) -> SmtpTransport:
         if bool(self.username) != bool(self.password_env):
             raise ValueError("username and password_env go together: give both or neither")
+        if self.username and self.security == "none" and not is_loopback(self.host):
+            raise ValueError(
+                f"security is none, so the password for {self.username} would cross the network to {self.host} "
+                "unencrypted; mailcast never does that: use security: starttls (port 587) or tls (port 465)"
+            )
         return self
 
     @property
@@ -269,15 +285,16 @@ class Campaign(_Section):
     @field_validator("headers")
     @classmethod
     def _header_names(cls, value: dict[str, str]) -> dict[str, str]:
+        wrong = []
         for name, text in value.items():
             if not HEADER_NAME.match(name):
-                raise ValueError(f'"{name}" is not a valid header name')
-            if name.lower() in RESERVED_HEADERS:
-                raise ValueError(f"{name} is set by mailcast; remove it from headers")
-            try:
-                _no_line_breaks(text)
-            except ValueError:
-                raise ValueError(f"the value of {name} must not contain a line break") from None
+                wrong.append(f'"{name}" is not a valid header name')
+            elif name.lower() in RESERVED_HEADERS:
+                wrong.append(f"{name} is set by mailcast; remove it from headers")
+            elif has_control_character(text):
+                wrong.append(f"the value of {name} must not contain a line break or control character")
+        if wrong:
+            raise ValueError("; ".join(wrong))
         return value
 
     @field_validator("tags")
@@ -459,7 +476,28 @@ def _file_problems(campaign: Campaign, shown: str, lines: dict[tuple[Any, ...], 
             problems.append(
                 Problem(f"{dotted}: file {relative} not found (looked for {target})", file=shown, line=line, key=dotted)
             )
+        elif key == ("dkim", "private_key_file"):
+            problems.extend(_dkim_key_problems(campaign, target, shown, line))
     return problems
+
+
+def _dkim_key_problems(campaign: Campaign, key_file: Path, shown: str, line: int | None) -> list[Problem]:
+    """The DKIM key must sign: tried once here, so check finds a bad key before send does."""
+    from mailcast.message import DkimSigner
+
+    assert campaign.dkim is not None
+    try:
+        DkimSigner(
+            domain=campaign.dkim.domain,
+            selector=campaign.dkim.selector,
+            private_key=key_file.read_bytes(),
+            key_file=campaign.dkim.private_key_file,
+        )
+    except MailcastError as exc:
+        return [Problem(exc.message, file=shown, line=line, key="dkim.private_key_file")]
+    except OSError as exc:
+        return [Problem(f"dkim.private_key_file: cannot read it: {exc.strerror}", file=shown, line=line)]
+    return []
 
 
 def _config_error(
@@ -535,6 +573,8 @@ def _explain(error: Any, dotted: str) -> str:
     if kind == "missing":
         return f"{dotted} is required"
     message = str(error["msg"]).removeprefix("Value error, ")
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"{dotted} must be a section of keys, such as {{html: body.html}} (got {error.get('input')!r})"
     if kind.endswith("_type") or kind in ("literal_error", "union_tag_invalid", "union_tag_not_found"):
         got = error.get("input")
         return f"{dotted}: {message} (got {got!r})"

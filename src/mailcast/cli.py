@@ -294,7 +294,7 @@ def send_command(
             question = f"{plan.blocked} Record the run so that send or run-due sends it then?"
         if plan.in_doubt and not resend_in_doubt:
             question = f"{plan.in_doubt} recipient(s) are in doubt and will not be resent. " + question
-        return typer.confirm(question, default=False)
+        return typer.confirm(question, default=False, err=True)
 
     progress: TerminalProgress | LogProgress | None = None
     if not as_json:
@@ -354,7 +354,7 @@ def test_command(
 @command("run-due")
 def run_due_command(
     paths: Annotated[
-        list[Path] | None, typer.Argument(help="Campaign files or folders (default: campaigns/).", metavar="[PATH]...")
+        list[Path] | None, typer.Argument(help="Campaign files or folders (default: campaigns/).", metavar="PATH")
     ] = None,
 ) -> None:
     """The cron entry point: start due scheduled and recurring runs, continue paused or deferred runs whose time has come.
@@ -437,11 +437,14 @@ def _change_status(campaign: str, action: str) -> None:
             message = f"Paused run {run.id} of {name}; a running send stops after the message in flight."
         elif action == "resume":
             if not (run.status == "paused" and run.reason == PAUSED_BY_HAND):
+                waits = f"; it continues from {run.resume_at:%Y-%m-%d %H:%M} UTC" if run.resume_at else ""
                 raise UsageError(
-                    f"run {run.id} of {name} is not paused by hand ({run.status})", hint="mailcast send continues it."
+                    f"run {run.id} of {name} is not paused by hand ({run.status}: {run.reason or 'no reason'}{waits})",
+                    hint="Only a pause by hand is lifted by resume; mailcast send (or run-due) continues the run.",
                 )
-            store.set_run_status(run.id, "paused", now=now, reason="resumed: continues with the next send or run-due")
-            message = f"Resumed run {run.id} of {name}: mailcast send (or run-due) continues it."
+            # `status` says sending only while a process sends; until then the run waits, no longer held
+            store.set_run_status(run.id, "paused", now=now, reason="resumed: the next send or run-due continues it")
+            message = f"Resumed run {run.id} of {name}: the next mailcast send (or run-due) continues it."
         else:
             store.set_run_status(run.id, "cancelled", now=now, reason="cancelled by hand")
             message = f"Cancelled run {run.id} of {name}; recipients not yet sent will not be."
@@ -566,7 +569,7 @@ def _expiry(days: int | None) -> Any:
 
 @command("add", target=suppress_app)
 def suppress_add(
-    addresses: Annotated[list[str], typer.Argument(help="Addresses to suppress.", metavar="ADDR...")],
+    addresses: Annotated[list[str], typer.Argument(help="Addresses to suppress.", metavar="ADDR")],
     reason: Annotated[str, typer.Option(help="Why (shown in lists and reports).")] = "blocked by hand",
     days: Annotated[int | None, typer.Option(help="Expire after N days (default: never).", min=1)] = None,
 ) -> None:
@@ -581,7 +584,7 @@ def suppress_add(
 
 @command("remove", target=suppress_app)
 def suppress_remove(
-    addresses: Annotated[list[str], typer.Argument(help="Addresses to take off the list.", metavar="ADDR...")],
+    addresses: Annotated[list[str], typer.Argument(help="Addresses to take off the list.", metavar="ADDR")],
 ) -> None:
     """Take addresses off the suppression list."""
     store = _open_store(must_exist=True)
@@ -595,7 +598,10 @@ def suppress_remove(
 @command("import", target=suppress_app)
 def suppress_import(
     csv_file: Annotated[
-        Path, typer.Argument(help="A CSV file with an email column (or one address per line).", metavar="CSV")
+        Path,
+        typer.Argument(
+            help="A CSV file with an email column, or a plain list of one address per line.", metavar="FILE"
+        ),
     ],
     reason: Annotated[str, typer.Option(help="Why (shown in lists and reports).")] = "imported",
     days: Annotated[int | None, typer.Option(help="Expire after N days (default: never).", min=1)] = None,
@@ -603,7 +609,12 @@ def suppress_import(
     """Import addresses into the suppression list from a CSV file."""
     from mailcast.recipients import load_recipients
 
-    loaded = load_recipients(csv_file, "email", shown=str(csv_file), max_rows=1_000_000)
+    try:
+        first_line = csv_file.read_text(encoding="utf-8-sig").lstrip().split("\n", 1)[0]
+    except (OSError, UnicodeDecodeError):
+        first_line = ""  # load_recipients says what is wrong with the file
+    headerless = "@" in first_line and "email" not in [c.strip() for c in first_line.split(",")]
+    loaded = load_recipients(csv_file, "email", shown=str(csv_file), max_rows=1_000_000, headerless=headerless)
     if loaded.errors:
         from mailcast.errors import ProblemsError
 

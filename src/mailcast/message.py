@@ -32,6 +32,7 @@ def has_control_character(value: str) -> bool:
 
 
 MAX_LINE = 78
+LONGEST_WORD = 900  # a header line may not pass 998 characters (RFC 5322)
 
 
 class HeaderInjectionError(MailcastError):
@@ -71,22 +72,26 @@ def _check(name: str, value: str) -> str:
 
 def _encoded_words(text: str) -> list[str]:
     """RFC 2047 B-encoded words of UTF-8, each at most 75 characters, split on whole characters."""
-    words, chunk = [], ""
+    words: list[bytes] = []
+    chunk = bytearray()
     limit = 42  # 42 bytes of UTF-8 -> 56 base64 characters + 12 of framing = 68
     for char in text:
-        if len((chunk + char).encode("utf-8")) > limit:
-            words.append(chunk)
-            chunk = ""
-        chunk += char
+        encoded = char.encode("utf-8")
+        if len(chunk) + len(encoded) > limit:
+            words.append(bytes(chunk))
+            chunk.clear()
+        chunk += encoded
     if chunk:
-        words.append(chunk)
-    return ["=?utf-8?b?" + base64.b64encode(w.encode("utf-8")).decode("ascii") + "?=" for w in words]
+        words.append(bytes(chunk))
+    return ["=?utf-8?b?" + base64.b64encode(w).decode("ascii") + "?=" for w in words]
 
 
 def encode_header(name: str, value: str) -> str:
     """`Name: value` folded to lines of at most 78 characters, RFC 2047 encoded when not ASCII."""
     _check(name, value)
-    words = value.split(" ") if value.isascii() else _encoded_words(value)
+    words = value.split(" ")
+    if not value.isascii() or max(map(len, words)) > LONGEST_WORD:  # encoded words fold where spaces cannot
+        words = _encoded_words(value)
     lines, current = [], f"{name}:"
     for word in words:
         if len(current) + 1 + len(word) > MAX_LINE and current.strip() and current != f"{name}:":

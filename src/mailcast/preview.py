@@ -46,6 +46,8 @@ def preview_message(
 def pick_recipient(report: CheckReport, *, row: int | None, email: str | None) -> Recipient:
     """Data row `row` (1-based), the recipient with `email`, or the first sendable one."""
     candidates = report.sendable
+    if email is not None and row is not None:
+        raise UsageError("give --row or --email, not both", hint="--row N picks by position, --email by address.")
     if email is not None:
         chosen = [r for r in candidates if r.key == email.strip().lower()]
         what = f"no sendable recipient has the address {email}"

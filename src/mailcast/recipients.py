@@ -36,9 +36,17 @@ class RecipientList:
 
 
 def load_recipients(
-    path: Path, email_column: str = "email", *, shown: str | None = None, max_rows: int = MAX_ROWS
+    path: Path,
+    email_column: str = "email",
+    *,
+    shown: str | None = None,
+    max_rows: int = MAX_ROWS,
+    headerless: bool = False,
 ) -> RecipientList:
-    """Read the CSV; collect every problem instead of stopping at the first."""
+    """Read the CSV; collect every problem instead of stopping at the first.
+
+    `headerless` reads a plain list (one address per line, no header) as one column `email_column`.
+    """
     shown = shown or str(path)
     result = RecipientList(shown)
 
@@ -73,7 +81,7 @@ def load_recipients(
             )
 
     rows = records()
-    header = next(rows)
+    header = [email_column] if headerless else next(rows)
     columns = [c.strip() for c in header]
     result.columns = columns
     seen: set[str] = set()
@@ -97,7 +105,7 @@ def load_recipients(
     width = len(columns)
     by_key: dict[str, int] = {}
     row_number = 0
-    line = reader.line_num + 1
+    line = 1 if headerless else reader.line_num + 1
     for fields in rows:
         start = line
         line = reader.line_num + 1
@@ -137,7 +145,7 @@ def load_recipients(
             continue
         by_key[recipient.key] = row_number
         result.rows.append(recipient)
-    if row_number == 0:
+    if row_number == 0 and not headerless:
         problem("the file has a header but no data rows; add at least one recipient", line=1)
     elif row_number > max_rows:
         problem(

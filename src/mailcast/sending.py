@@ -18,7 +18,7 @@ from typing import Protocol
 from mailcast.campaign import Campaign, SmtpTransport
 from mailcast.checks import CheckReport, check_campaign
 from mailcast.compose import Composer
-from mailcast.errors import ConfigError, ExitCode, MailcastError, ProblemsError
+from mailcast.errors import ConfigError, ExitCode, MailcastError, ProblemsError, UsageError
 from mailcast.lock import CampaignLock
 from mailcast.message import HeaderInjectionError
 from mailcast.state import Claimed, NewRecipient, Run, StateStore
@@ -176,7 +176,13 @@ def plan_send(campaign: Campaign, store: StateStore | None, settings: Settings, 
     latest = store.latest_run(campaign.name) if store else None
     plan = SendPlan(campaign, None, 0, 0, allowance, used, destination_of(campaign))
 
-    if latest is not None and not latest.finished and not options.again:
+    if latest is not None and not latest.finished and options.again:
+        raise UsageError(
+            f"run {latest.id} of {campaign.name} is not finished ({latest.status}); --again starts a new run only "
+            "after the last one finished",
+            hint=f"Continue it with mailcast send, or end it with mailcast cancel {campaign.path} first.",
+        )
+    if latest is not None and not latest.finished:
         plan.run = latest
         if latest.status == "paused" and latest.reason == PAUSED_BY_HAND:
             plan.blocked = f"Run {latest.id} of {campaign.name} is paused by hand; nothing sent."
@@ -249,6 +255,8 @@ def _limit_reason(plan: SendPlan) -> str:
 
 
 def _dry_run_outcome(plan: SendPlan) -> SendOutcome:
+    if plan.blocked and plan.resume_at is None:
+        return SendOutcome(plan.campaign.name, plan.run, {}, ExitCode.OK, f"Dry run: {plan.blocked}", dry_run=True)
     remaining = plan.remaining_today
     would = plan.to_send if remaining is None else min(plan.to_send, remaining)
     parts = [f"Dry run: would send {would} message(s) to {plan.destination}"]
@@ -263,9 +271,10 @@ def _dry_run_outcome(plan: SendPlan) -> SendOutcome:
             parts.append(f"{suppressed} suppressed")
     if plan.in_doubt:
         parts.append(f"{plan.in_doubt} in doubt")
+    summary = "; ".join(parts) + "."
     if plan.blocked:
-        parts.append(plan.blocked)
-    return SendOutcome(plan.campaign.name, plan.run, {}, ExitCode.OK, "; ".join(parts) + ".", dry_run=True)
+        summary += " " + plan.blocked
+    return SendOutcome(plan.campaign.name, plan.run, {}, ExitCode.OK, summary, dry_run=True)
 
 
 @dataclass
@@ -547,7 +556,6 @@ def send_test(
 ) -> list[tuple[str, Delivery]]:
     """Send one row's message to a few test addresses; nothing is recorded as campaign progress."""
     from mailcast.campaign import check_address
-    from mailcast.errors import UsageError
     from mailcast.preview import PREVIEW_TOKEN, checked_composer, pick_recipient
 
     if not 1 <= len(to) <= MAX_TEST_ADDRESSES:

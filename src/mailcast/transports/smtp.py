@@ -12,7 +12,6 @@ process in that window is what the state file's "in doubt" status covers.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import smtplib
 import ssl
 import time
@@ -23,14 +22,7 @@ from mailcast.errors import ConfigError, SmtpAuthError, SmtpUnavailableError
 from mailcast.retry import backoff_delays, is_temporary, suppresses
 from mailcast.transports.base import Delivery
 
-
-def is_loopback(host: str) -> bool:
-    if host.lower() in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+AUTH_REPLIES = (530, 535, 538)  # authentication required / credentials invalid / encryption required for it
 
 
 def _text(reply: bytes | str) -> str:
@@ -55,12 +47,6 @@ class SmtpConnection:
         self.sleep = sleep
         self.max_attempts = max_attempts
         self.smtp: smtplib.SMTP | None = None
-        if config.username and config.security == "none" and not is_loopback(config.host):
-            raise ConfigError(
-                f"transport.security is none, so the password for {config.username} would cross the network "
-                f"to {config.host} unencrypted; mailcast never does that",
-                hint="Use security: starttls (port 587) or tls (port 465).",
-            )
         self._connect()
 
     @property
@@ -166,6 +152,14 @@ class SmtpConnection:
                 last_code, last = None, f"connection lost: {exc or type(exc).__name__}"
                 continue
             text = f"{code} {reply}"
+            if code in AUTH_REPLIES:  # about this sender, not this recipient: every message would get it
+                raise SmtpAuthError(
+                    f"{self.where} refused to take mail without a valid login: {text}",
+                    hint="Set transport.username and transport.password_env (and check them). Nothing was marked sent."
+                    if not self.config.username
+                    else f"Check transport.username and the password in ${self.config.password_env}. "
+                    "Nothing was marked sent.",
+                )
             if code == 250:
                 return Delivery("sent", code, text, attempts=attempt)
             if not is_temporary(code):
