@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from mailcast.campaign import Campaign
+from mailcast.campaign import Campaign, check_address
 from mailcast.checks import CheckReport, check_campaign
 from mailcast.compose import Composer
 from mailcast.errors import ProblemsError, UsageError
@@ -49,7 +49,11 @@ def pick_recipient(report: CheckReport, *, row: int | None, email: str | None) -
     if email is not None and row is not None:
         raise UsageError("give --row or --email, not both", hint="--row N picks by position, --email by address.")
     if email is not None:
-        chosen = [r for r in candidates if r.key == email.strip().lower()]
+        try:
+            key = check_address(email.strip()).lower()  # the form the list holds, such as an IDNA domain
+        except ValueError:
+            key = email.strip().lower()
+        chosen = [r for r in candidates if r.key == key]
         what = f"no sendable recipient has the address {email}"
     elif row is not None:
         chosen = [r for r in candidates if r.row == row]
