@@ -2,7 +2,8 @@
 
 `send_campaign` is what `mailcast send` and `mailcast run-due` call. The state store decides
 who is next (one durable transaction per claim, checked against the sender domain's
-allowance); N worker threads each own one persistent connection and only talk to the server.
+allowance). For `connections: N`, N worker threads each own one persistent connection and run
+a message's whole cycle themselves, taking turns at the state file.
 """
 
 from __future__ import annotations
@@ -352,10 +353,9 @@ def _execute(
 
     outcome = _settle(plan, store, run, settings, one_pass.stop, one_pass.tally, in_doubt_before)
     error = one_pass.error
+    if isinstance(error, MailcastError):
+        store.set_run_status(run.id, "failed", now=settings.clock(), reason=error.message)
     if error is not None:
-        if isinstance(error, MailcastError):
-            store.set_run_status(run.id, "failed", now=settings.clock(), reason=error.message)
-            raise error
         raise error
     return outcome
 
@@ -399,17 +399,19 @@ class _Pass:
             while (job := self._next()) is not None:
                 try:
                     delivery = connection.send(self.sender, job.claimed.email, job.data)
-                except BaseException as exc:  # the run stops; the main thread raises it
+                except BaseException:  # nothing was accepted: the recipient goes back to pending
                     with self.lock:
                         self.store.release_claim(self.run, job.claimed.key, day=job.day)
-                        self.error = self.error or exc
-                        self.stop = self.stop or "error"
-                    return
+                    raise
                 with self.lock:
                     _record(self.store, self.run, job, delivery, self.settings.clock())
                     self.tally[delivery.status] += 1
                     if self.progress is not None:
                         self.progress.delivered(job.claimed.email, delivery)
+        except BaseException as exc:  # the run stops; the main thread raises the first error
+            with self.lock:
+                self.error = self.error or exc
+                self.stop = self.stop or "error"
         finally:
             connection.close()
 
@@ -462,6 +464,9 @@ class _Pass:
                     )
                     self.tally["failed"] += 1
                     continue
+                except BaseException:  # not built, so not sent
+                    store.release_claim(run, claimed.key, day=today)
+                    raise
                 return _Job(claimed, composed.message_id, composed.data, today)
         return None
 

@@ -67,7 +67,6 @@ class TemplateSet:
         # label -> (part, compiled template, variables); part is subject | html | text | markdown | url
         self._parts = {part: (label, template) for label, (part, template, _) in sources.items()}
         self.variables: dict[str, set[str]] = {label: set(names) for label, (_, _, names) in sources.items()}
-        self._markdown = markdown
         self.places = places  # label -> (file, line) where the template stands
         self._mailto_url = f"mailto:{mailto}?subject=unsubscribe" if mailto else ""
         self._markdown_renderer = None
