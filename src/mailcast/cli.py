@@ -1,9 +1,9 @@
 """The command line: parse options, call one core function, show its result, pick the exit code.
 
 Heavy modules are imported inside the commands that need them, so `mailcast --help` stays quick.
+Annotations are real objects here, not strings (no `from __future__ import annotations`): Typer
+reads every command's signature to build the help, and strings would each be parsed again.
 """
-
-from __future__ import annotations
 
 import functools
 import os
@@ -111,7 +111,7 @@ def _state_path() -> Path:
     return user_state_path("mailcast") / "state.db"
 
 
-def _open_store(*, must_exist: bool = False) -> StateStore | None:
+def _open_store(*, must_exist: bool = False) -> "StateStore | None":
     """The state store; None when `must_exist` and there is no state file yet (nothing to read)."""
     from mailcast.state import StateStore
 
@@ -122,7 +122,7 @@ def _open_store(*, must_exist: bool = False) -> StateStore | None:
 
 
 @contextmanager
-def _reading_store() -> Iterator[StateStore | None]:
+def _reading_store() -> "Iterator[StateStore | None]":
     """The state store for commands that only read it: None when there is no state file yet."""
     store = _open_store(must_exist=True)
     try:
@@ -132,7 +132,7 @@ def _reading_store() -> Iterator[StateStore | None]:
             store.close()
 
 
-def _settings() -> Settings:
+def _settings() -> "Settings":
     from mailcast.clock import current_time, local_zone
     from mailcast.sending import Settings
 
@@ -143,13 +143,13 @@ def _settings() -> Settings:
     return Settings(clock=clock, zone=local_zone(env), env=env)
 
 
-def _load(path: Path) -> Campaign:
+def _load(path: Path) -> "Campaign":
     from mailcast.campaign import load_campaign
 
     return load_campaign(path)
 
 
-def _campaign_name(value: str) -> tuple[str, Campaign | None]:
+def _campaign_name(value: str) -> "tuple[str, Campaign | None]":
     """A campaign given as a file (loaded) or as the name it has in the state file."""
     path = Path(value)
     if path.suffix in (".yaml", ".yml") or path.is_file():
@@ -158,7 +158,7 @@ def _campaign_name(value: str) -> tuple[str, Campaign | None]:
     return value, None
 
 
-def _console() -> Console:
+def _console() -> "Console":
     from mailcast.display import make_console
 
     return make_console()
@@ -382,7 +382,7 @@ def run_due_command(
     raise typer.Exit(int(worst([r.exit_code for r in results])))
 
 
-def _scheduled_campaigns(only: Campaign | None) -> list[Campaign]:
+def _scheduled_campaigns(only: "Campaign | None") -> "list[Campaign]":
     """For status: the campaign given, else every loadable campaign under campaigns/."""
     if only is not None:
         return [only]
