@@ -152,6 +152,8 @@ def test_from_and_reply_to_are_one_mailbox_each(tmp_path: Path) -> None:
     found = problems(write(tmp_path, text))
     assert [line.split("|")[:2] for line in found] == [["1", "from"], ["6", "reply_to"]], found
     assert all("not one mailbox" in line for line in found)
+    long_name = GOOD.replace("Acme News", "A" * 300)
+    assert "300 characters long" in problems(write(tmp_path, long_name))[0]
 
 
 def test_international_domain_is_sent_in_ascii_and_local_part_needs_smtputf8(tmp_path: Path) -> None:

@@ -72,3 +72,4 @@ def test_skipped_rows_keep_their_address_as_written(tmp_path: Path) -> None:
     csv = "email,name\na@example.com,A\nnot-an-address,B\nc@example.com\n"
     report = check_campaign(load_campaign(make(tmp_path, csv, "validation: permissive\n")))
     assert [(row, email) for row, email, _ in report.skipped] == [(2, "not-an-address"), (3, "c@example.com")]
+    assert (report.rows_checked, len(report.sendable)) == (3, 1)

@@ -8,6 +8,7 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 
 from helpers import mailcast, smtp, start_mailcast, write_campaign
@@ -226,9 +227,12 @@ def test_kill_9_mid_run_loses_nobody_and_duplicates_only_rows_in_doubt(
     assert 0 < len(server.messages) < count
 
     db = sqlite3.connect(state)
-    in_doubt = {row[0] for row in db.execute("SELECT email FROM recipients WHERE status = 'sending'")}
+    doubt_ids = dict(db.execute("SELECT email, message_id FROM recipients WHERE status = 'sending'").fetchall())
     db.close()
+    in_doubt = set(doubt_ids)
     assert len(in_doubt) <= 2  # at most one message in flight per connection
+    for email, message_id in doubt_ids.items():  # the report names the Message-ID to look for
+        assert message_id and all(m.parsed()["Message-ID"] == message_id for m in server.messages if m.to == email)
 
     resumed = mailcast("send", str(campaign), "--yes", state=state)
     received = Counter(server.recipients())
@@ -347,3 +351,54 @@ def test_rate_paces_messages_without_real_waiting(tmp_path: Path) -> None:
     # look for a 12th recipient waits its turn too)
     assert 2.0 - 1e-9 <= sum(waits) <= 2.2 + 1e-9
     assert all(w <= 0.2 + 1e-9 for w in waits)
+
+
+def test_rate_makes_no_burst_after_a_stall(tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    from mailcast.campaign import load_campaign
+    from mailcast.sending import SendOptions, Settings, send_campaign
+    from mailcast.state import Run, StateStore
+    from mailcast.transports import Delivery
+
+    campaign = load_campaign(write_campaign(tmp_path / "c", 10, extra={"limits": {"rate": 5}}))
+    clock = [0.0]
+    delivered_at: list[float] = []
+
+    class StallAfterThree:
+        def started(self, campaign: str, run: Run, total: int, done: int, to_send: int) -> None:
+            pass
+
+        def delivered(self, email: str, delivery: Delivery) -> None:
+            delivered_at.append(clock[0])
+            if len(delivered_at) == 3:
+                clock[0] += 3.0  # the server hung for three seconds
+
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    now = datetime(2026, 12, 1, 10, tzinfo=timezone.utc)
+    settings = Settings(clock=lambda: now, zone=timezone.utc, sleep=sleep, monotonic=lambda: clock[0])
+    with StateStore(tmp_path / "state.db") as store:
+        outcome = send_campaign(campaign, store, settings, SendOptions(), progress=StallAfterThree())
+    assert outcome.sent_now == 10
+    after_stall = delivered_at[3:]
+    gaps = [b - a for a, b in pairwise(after_stall)]
+    assert gaps and min(gaps) >= 0.2 - 1e-9  # never faster than the rate, not even to catch up
+
+
+def test_sigterm_stops_after_the_messages_in_flight(tmp_path: Path, smtp_server: Callable[..., TestServer]) -> None:
+    server = smtp_server(delay=0.03)
+    campaign = write_campaign(tmp_path / "c", 60, transport=smtp(server.port, connections=3))
+    state = tmp_path / "state.db"
+    proc = start_mailcast("send", str(campaign), "--yes", state=state)
+    deadline = time.monotonic() + 60
+    while len(server.messages) < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)  # what kill and cron's timeout send
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 75 and "Traceback" not in err and "messages in flight" in err
+    row = mailcast("status", "--json", state=state).json()[0]
+    assert row["in_doubt"] == 0 and row["sent"] == len(server.messages) < 60
+    assert mailcast("send", str(campaign), "--yes", state=state).code == 0
+    assert server.recipients() == sorted(f"r{i}@example.com" for i in range(1, 61))

@@ -24,6 +24,7 @@ from mailcast.message import has_control_character
 
 FOOTER_LANGUAGES = ("none", "en", "zh-hans", "zh-hant", "es", "fr", "de", "ja", "ko", "ar", "th", "id")
 MAX_SUBJECT = 100
+MAX_DISPLAY_NAME = 200  # keeps a From line well inside RFC 5322's 998 characters
 MAX_EVERY_DAYS = 366
 TAG_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # printable ASCII except ':' (RFC 5322 ftext)
@@ -354,8 +355,13 @@ def _mailbox(value: str) -> str:
     _no_line_breaks(value)
     found = getaddresses([value])
     if len(found) != 1 or not found[0][1]:
-        raise ValueError(f'"{value}" is not one mailbox; write it as "Name <address@example.com>" or just the address')
+        raise ValueError(
+            f'"{value}" is not one mailbox; write it as "Name <address@example.com>" or just the address '
+            '(a name with a comma goes in double quotes: "\\"Acme, Inc\\" <news@example.com>")'
+        )
     display, address = found[0]
+    if len(display) > MAX_DISPLAY_NAME:
+        raise ValueError(f"the name in {value[:40]!r}… is {len(display)} characters long (at most {MAX_DISPLAY_NAME})")
     return formataddr((display, check_address(address)))
 
 

@@ -30,7 +30,7 @@ class CheckReport:
 
     @property
     def rows_checked(self) -> int:
-        return len(self.recipients.rows) if self.recipients else 0
+        return self.recipients.data_rows if self.recipients else 0
 
 
 def check_campaign(campaign: Campaign, *, render_rows: bool = True) -> CheckReport:

@@ -7,6 +7,7 @@ reads every command's signature to build the help, and strings would each be par
 
 import functools
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -130,6 +131,25 @@ def _reading_store() -> "Iterator[StateStore | None]":
     finally:
         if store is not None:
             store.close()
+
+
+@contextmanager
+def _stops_gently() -> Iterator[None]:
+    """Ctrl-C or SIGTERM (kill, cron's timeout) stop a send after the messages in flight are
+    recorded, so none is left in doubt; a second one stops at once."""
+
+    def first(signum: int, frame: object) -> None:
+        sys.stderr.write("Stopping after the messages in flight (signal again to stop at once)...\n")
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGINT, first), signal.signal(signal.SIGTERM, first)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before[0])
+        signal.signal(signal.SIGTERM, before[1])
 
 
 def _settings() -> "Settings":
@@ -294,13 +314,17 @@ def send_command(
             question = f"{plan.blocked} Record the run so that send or run-due sends it then?"
         if plan.in_doubt and not resend_in_doubt:
             question = f"{plan.in_doubt} recipient(s) are in doubt and will not be resent. " + question
-        return typer.confirm(question, default=False, err=True)
+        try:
+            return typer.confirm(question, default=False, err=True)
+        except typer.Abort:  # Ctrl-C or end of input at the prompt: the answer is no
+            return False
 
     progress: TerminalProgress | LogProgress | None = None
     if not as_json:
         progress = TerminalProgress(console) if console.is_terminal else LogProgress(console)
     try:
-        outcome = send_campaign(campaign, store, settings, options, progress=progress, confirm=confirm)
+        with _stops_gently():
+            outcome = send_campaign(campaign, store, settings, options, progress=progress, confirm=confirm)
     finally:
         if progress is not None:
             progress.stop()
@@ -369,7 +393,10 @@ def run_due_command(
     assert store is not None
     settings = _settings()
     try:
-        results = run_due(list(paths or [Path("campaigns")]), store, settings, progress=lambda c: LogProgress(console))
+        with _stops_gently():
+            results = run_due(
+                list(paths or [Path("campaigns")]), store, settings, progress=lambda c: LogProgress(console)
+            )
     finally:
         store.close()
     errors = make_console(stderr=True)

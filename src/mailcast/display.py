@@ -10,8 +10,9 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -95,14 +96,26 @@ def show_table(
     console: Console, columns: Sequence[str], rows: Sequence[Sequence[str]], *, title: str | None = None,
     right: Sequence[str] = (),
 ) -> None:  # fmt: skip
-    """A table at a terminal; under cron and in pipes, plain lines with columns lined up by spaces."""
+    """A table at a terminal (one record under another when the terminal is too narrow for it);
+    under cron and in pipes, plain lines with columns lined up by spaces."""
     if console.is_terminal:
         table = Table(title=title)
         for column in columns:
             table.add_column(column, justify="right" if column in right else "left")
         for row in rows:
             table.add_row(*(escape(cell) for cell in row))
-        console.print(table)
+        if Measurement.get(console, console.options.update_width(10_000), table).maximum <= console.width:
+            console.print(table)
+            return
+        if title:
+            console.print(f"[bold]{escape(title)}[/]")
+        for index, row in enumerate(rows):
+            record = Table.grid(padding=(0, 2))
+            record.add_column(style="bold", no_wrap=True)
+            record.add_column()
+            for name, cell in zip(columns, row, strict=True):
+                record.add_row(escape(name), escape(cell))
+            console.print(record if index == 0 else Group("", record))
         return
     if title:
         console.print(f"{title}:", markup=False)

@@ -73,6 +73,8 @@ def run_due(
                 continue
             outcome = send_campaign(campaign, store, settings, options, progress=progress(campaign))
             results.append(DueResult(str(file), campaign.name, action, outcome.exit_code, outcome=outcome))
+            if outcome.interrupted:  # Ctrl-C or SIGTERM: the other campaigns wait for the next run-due
+                break
         except MailcastError as exc:
             results.append(DueResult(str(file), campaign.name, "error", exc.exit_code, error=exc))
     return results

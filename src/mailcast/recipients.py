@@ -33,6 +33,7 @@ class RecipientList:
     errors: list[Problem] = field(default_factory=list)
     bad_rows: dict[int, str] = field(default_factory=dict)  # row -> its address as written, for the report
     duplicates: list[tuple[Recipient, int]] = field(default_factory=list)
+    data_rows: int = 0  # every data row read, good or bad
 
 
 def load_recipients(
@@ -145,6 +146,7 @@ def load_recipients(
             continue
         by_key[recipient.key] = row_number
         result.rows.append(recipient)
+    result.data_rows = row_number
     if row_number == 0 and not headerless:
         problem("the file has a header but no data rows; add at least one recipient", line=1)
     elif row_number > max_rows:

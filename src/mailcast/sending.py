@@ -94,6 +94,7 @@ class SendOutcome:
     deferred_now: int = 0
     in_doubt: list[str] = field(default_factory=list)
     dry_run: bool = False
+    interrupted: bool = False  # stopped by Ctrl-C or SIGTERM: a caller running more campaigns stops too
 
 
 def destination_of(campaign: Campaign) -> str:
@@ -311,11 +312,9 @@ def _execute(
                     sleep=settings.sleep,
                 )
             )
-    except BaseException:
+    except BaseException:  # nothing was sent: the run, if any, stays as it was
         for connection in connections:
             connection.close()
-        if plan.run is not None:
-            store.set_run_status(plan.run.id, "failed", now=settings.clock(), reason="could not connect or log in")
         raise
 
     now = settings.clock()
@@ -352,6 +351,7 @@ def _execute(
             thread.join()
 
     outcome = _settle(plan, store, run, settings, one_pass.stop, one_pass.tally, in_doubt_before)
+    outcome.interrupted = one_pass.stop == "interrupted"
     error = one_pass.error
     if isinstance(error, MailcastError):
         store.set_run_status(run.id, "failed", now=settings.clock(), reason=error.message)
@@ -386,8 +386,7 @@ class _Pass:
         self.stop: str | None = None
         self.error: BaseException | None = None
         self.started = 0  # messages claimed in this pass
-        self.paced = 0  # turns handed out by the rate cap
-        self.began = settings.monotonic()
+        self.next_turn = settings.monotonic()  # the rate cap's next free moment
 
     def halt(self, reason: str) -> None:
         """Claim nothing more; the first reason given is the one reported."""
@@ -416,12 +415,13 @@ class _Pass:
             connection.close()
 
     def _wait_for_turn(self) -> None:
-        """With `limits.rate`, message k goes no earlier than k/rate seconds after the start."""
+        """With `limits.rate`, turns are 1/rate seconds apart, and time lost in a stall is not made
+        up afterwards: no burst above the rate ever follows a slow server."""
         if not self.rate:
             return
         with self.lock:
-            turn = self.began + self.paced / self.rate
-            self.paced += 1
+            turn = max(self.next_turn, self.settings.monotonic())
+            self.next_turn = turn + 1 / self.rate
         wait = turn - self.settings.monotonic()
         if wait > 0:
             self.settings.sleep(wait)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mailcast.errors import StateError
+from mailcast.message import make_message_id
 
 SCHEMA_VERSION = 1
 OPEN_ATTEMPTS = 100
@@ -447,9 +448,11 @@ class StateStore:
             ).rowcount
             if not room:
                 return "limit"
+            # The Message-ID is known before the message leaves, so a row left in doubt can be looked for
             db.execute(
-                "UPDATE recipients SET status = 'sending', attempts = attempts + 1 WHERE run_id = ? AND key = ?",
-                (run.id, row["key"]),
+                "UPDATE recipients SET status = 'sending', attempts = attempts + 1, message_id = ?"
+                " WHERE run_id = ? AND key = ?",
+                (make_message_id(run.token, row["key"], run.sender_domain), run.id, row["key"]),
             )
         return Claimed(
             row=row["row"],
