@@ -402,3 +402,15 @@ def test_sigterm_stops_after_the_messages_in_flight(tmp_path: Path, smtp_server:
     assert row["in_doubt"] == 0 and row["sent"] == len(server.messages) < 60
     assert mailcast("send", str(campaign), "--yes", state=state).code == 0
     assert server.recipients() == sorted(f"r{i}@example.com" for i in range(1, 61))
+
+
+def test_controls_work_while_the_campaign_file_is_broken(tmp_path: Path) -> None:
+    campaign = write_campaign(tmp_path / "c", 5)
+    state = tmp_path / "state.db"
+    assert mailcast("send", str(campaign), "--yes", "--limit", "2", state=state).code == 75
+    campaign.write_text(campaign.read_text(encoding="utf-8") + "surprise: key\n", encoding="utf-8")
+    assert mailcast("check", str(campaign), state=state).code == 78
+    assert mailcast("status", str(campaign), "--json", state=state).json()[0]["sent"] == 2
+    assert mailcast("report", str(campaign), "--json", state=state).json()["totals"]["pending"] == 3
+    assert mailcast("pause", str(campaign), state=state).code == 0
+    assert mailcast("cancel", str(campaign), state=state).code == 0

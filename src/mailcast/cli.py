@@ -170,12 +170,37 @@ def _load(path: Path) -> "Campaign":
 
 
 def _campaign_name(value: str) -> "tuple[str, Campaign | None]":
-    """A campaign given as a file (loaded) or as the name it has in the state file."""
+    """A campaign given as a file (loaded) or as the name it has in the state file.
+
+    A file with problems still names its campaign (its `name` key, else its stem), so that
+    status, report, pause and cancel work while someone is fixing it.
+    """
+    from mailcast.errors import ProblemsError
+
     path = Path(value)
     if path.suffix in (".yaml", ".yml") or path.is_file():
-        campaign = _load(path)
+        try:
+            campaign = _load(path)
+        except ProblemsError as exc:
+            if not path.is_file():
+                raise
+            if exc.partial is not None:
+                return exc.partial.name, None
+            return _name_in(path), None
         return campaign.name, campaign
     return value, None
+
+
+def _name_in(path: Path) -> str:
+    """The campaign's name as its file gives it, read as leniently as possible."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = None
+    name = data.get("name") if isinstance(data, dict) else None
+    return name if isinstance(name, str) and name else path.stem
 
 
 def _console() -> "Console":
