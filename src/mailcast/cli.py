@@ -139,7 +139,7 @@ def _stops_gently() -> Iterator[None]:
     recorded, so none is left in doubt; a second one stops at once."""
 
     def first(signum: int, frame: object) -> None:
-        sys.stderr.write("Stopping after the messages in flight (signal again to stop at once)...\n")
+        sys.stderr.write("Stopping (messages in flight are finished first; signal again to stop at once)\n")
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         raise KeyboardInterrupt
