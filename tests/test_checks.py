@@ -64,7 +64,7 @@ def test_ad_marker_reaches_the_message(tmp_path: Path) -> None:
 
 
 def test_control_characters_in_values_never_reach_a_header(tmp_path: Path) -> None:
-    report = check_campaign(load_campaign(make(tmp_path, "email,name\na@example.com,An\x00n\nb@example.com,Bo\n")))
+    report = check_campaign(load_campaign(make(tmp_path, "email,name\na@example.com,An\x1bn\nb@example.com,Bo\n")))
     assert [(p.row, "control character" in p.message) for p in report.errors] == [(1, True)]
 
 

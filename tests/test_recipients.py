@@ -100,3 +100,8 @@ def test_international_addresses(tmp_path: Path) -> None:
 def test_a_value_too_long_to_read_is_a_located_problem(tmp_path: Path) -> None:
     result = load(tmp_path, 'email,name\na@example.com,A\nb@example.com,"' + "x" * 200_000 + '"\n')
     assert [(p.line, "quote" in p.message) for p in result.errors] == [(3, True)]
+
+
+def test_a_nul_character_is_a_located_problem(tmp_path: Path) -> None:
+    result = load(tmp_path, "email,name\na@example.com,A\nb@example.com,B\x00\n")
+    assert [(p.line, "NUL" in p.message) for p in result.errors] == [(3, True)] and result.rows == []

@@ -68,6 +68,13 @@ def load_recipients(
     if not text.strip():
         problem("the file is empty; it needs a header row (with an email column) and at least one data row", line=1)
         return result
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        problem(
+            f"line {line} contains a NUL character, which is not text; remove it (save the file as plain UTF-8)",
+            line=line,
+        )
+        return result
 
     reader = csv.reader(io.StringIO(text, newline=""), strict=False)
 
