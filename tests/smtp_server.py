@@ -44,8 +44,11 @@ class Behaviour:
     user: str | None = None
     password: str | None = None
     delay: float = 0.0  # seconds before each reply to MAIL, RCPT and DATA
-    drop_after: int | None = None  # drop the connection (no reply) on the DATA after this many accepted messages, once
-    drop_on_data: set[str] = field(default_factory=set)  # drop the connection at DATA for these, the first time
+    # drop the connection (no reply) at RCPT after this many accepted messages, once: before the message goes
+    drop_after: int | None = None
+    # drop the connection after the whole message of these arrived, before replying, the first time: the
+    # sender cannot know whether it was taken (this server keeps nothing)
+    drop_on_data: set[str] = field(default_factory=set)
 
 
 class Handler:
@@ -73,6 +76,13 @@ class Handler:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         await self._wait()
+        with self.lock:
+            drop = self.b.drop_after is not None and not self.drop_done and len(self.messages) >= self.b.drop_after
+            self.drop_done = self.drop_done or drop
+        if drop:
+            assert server.transport is not None
+            server.transport.abort()
+            return "421 dropped"
         reply = self.b.replies.get(address)
         if reply is not None:
             times = self.b.replies_times.get(address)
@@ -88,12 +98,9 @@ class Handler:
         await self._wait()
         to = envelope.rcpt_tos[0]
         with self.lock:
-            drop = (to in self.b.drop_on_data and to not in self.dropped) or (
-                self.b.drop_after is not None and not self.drop_done and len(self.messages) >= self.b.drop_after
-            )
+            drop = to in self.b.drop_on_data and to not in self.dropped
             if drop:
                 self.dropped.add(to)
-                self.drop_done = self.drop_done or self.b.drop_after is not None
         if drop:
             assert server.transport is not None
             server.transport.abort()

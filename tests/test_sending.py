@@ -107,6 +107,22 @@ def test_bounced_mailbox_fails_and_is_suppressed(tmp_path: Path, smtp_server: Ca
     assert Counter(server.recipients())["r2@example.com"] == 0
 
 
+def test_a_reply_lost_after_the_message_leaves_the_row_in_doubt(
+    tmp_path: Path, smtp_server: Callable[..., TestServer]
+) -> None:
+    server = smtp_server(drop_on_data={"r2@example.com"})
+    campaign = write_campaign(tmp_path / "c", 3, transport=smtp(server.port))
+    state = tmp_path / "state.db"
+    first = mailcast("send", str(campaign), "--yes", state=state)
+    assert first.code == 75 and "r2@example.com" in first.out and "in doubt" in first.out
+    assert server.recipients() == ["r1@example.com", "r3@example.com"]  # r2 tried once only
+    row = mailcast("status", "--json", state=state).json()[0]
+    assert (row["sent"], row["in_doubt"], row["pending"]) == (2, 1, 0)
+    assert mailcast("send", str(campaign), "--yes", state=state).code == 75  # not resent unless asked
+    assert mailcast("send", str(campaign), "--yes", "--resend-in-doubt", state=state).code == 0
+    assert server.recipients() == ["r1@example.com", "r2@example.com", "r3@example.com"]
+
+
 def test_refused_login_exits_77_with_nothing_marked_sent(
     tmp_path: Path, smtp_server: Callable[..., TestServer]
 ) -> None:

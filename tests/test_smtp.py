@@ -109,6 +109,17 @@ def test_dropped_connection_is_retried_on_a_new_one(smtp_server: Callable[..., T
     assert len(slept) == 1
 
 
+def test_connection_lost_after_the_whole_message_is_never_retried(smtp_server: Callable[..., TestServer]) -> None:
+    server = smtp_server(drop_on_data={"r1@example.com"})
+    conn, slept = connect(server)
+    lost = conn.send(SENDER, "r1@example.com", message("r1@example.com"))
+    after = conn.send(SENDER, "r2@example.com", message("r2@example.com"))
+    conn.close()
+    assert lost.status == "unknown" and "may have arrived" in lost.reply and lost.attempts == 1
+    assert after.status == "sent"
+    assert server.connections == 2 and slept == []  # one reconnect for r2, no second try for r1
+
+
 def test_wrong_password_names_user_and_host_not_password(smtp_server: Callable[..., TestServer]) -> None:
     server = smtp_server(user="news", password="right")
     with pytest.raises(SmtpAuthError) as caught:

@@ -179,6 +179,10 @@ def report_tables(console: Console, report: CampaignReport) -> None:
         show_table(console, ["email", "status", "attempts", "last reply"], cells, title="not sent", right=["attempts"])
 
 
+def _label(delivery: Delivery) -> str:
+    return "in doubt" if delivery.status == "unknown" else delivery.status
+
+
 class TerminalProgress:
     """A progress bar with sent, failed and deferred counts, rate and time left."""
 
@@ -195,7 +199,7 @@ class TerminalProgress:
             transient=False,
         )
         self.task: Any = None
-        self.counts = {"sent": 0, "failed": 0, "deferred": 0}
+        self.counts = {"sent": 0, "failed": 0, "deferred": 0, "unknown": 0}
 
     def started(self, campaign: str, run: Run, total: int, done: int, to_send: int) -> None:
         self.progress.start()
@@ -213,7 +217,7 @@ class TerminalProgress:
             self.task, advance=1, rate=rate, sent=c["sent"], failed=c["failed"], deferred=c["deferred"]
         )
         if delivery.status != "sent":
-            self.progress.console.print(f"{delivery.status}: {escape(email)}: {escape(delivery.reply)}")
+            self.progress.console.print(f"{_label(delivery)}: {escape(email)}: {escape(delivery.reply)}")
 
     def stop(self) -> None:
         self.progress.stop()
@@ -227,7 +231,7 @@ class LogProgress:
         self.done = 0
         self.total = 0
         self.step = 1
-        self.counts = {"sent": 0, "failed": 0, "deferred": 0}
+        self.counts = {"sent": 0, "failed": 0, "deferred": 0, "unknown": 0}
 
     def started(self, campaign: str, run: Run, total: int, done: int, to_send: int) -> None:
         self.total = to_send
@@ -240,7 +244,7 @@ class LogProgress:
         self.done += 1
         self.counts[delivery.status] += 1
         if delivery.status != "sent":
-            self.console.print(f"{delivery.status}: {email}: {delivery.reply}", soft_wrap=True, markup=False)
+            self.console.print(f"{_label(delivery)}: {email}: {delivery.reply}", soft_wrap=True, markup=False)
         if self.done % self.step == 0 or self.done == self.total:
             c = self.counts
             self.console.print(

@@ -328,7 +328,6 @@ def _execute(
         store.requeue(run.id, statuses=("deferred",), due_by=now if options.only_due_retries else None)
         if options.resend_in_doubt:
             store.requeue(run.id, statuses=("sending",))
-    in_doubt_before = [o.email for o in store.in_doubt(run.id)]
 
     counts = store.counts(run.id)
     if progress is not None:
@@ -350,7 +349,7 @@ def _execute(
         for thread in threads:
             thread.join()
 
-    outcome = _settle(plan, store, run, settings, one_pass.stop, one_pass.tally, in_doubt_before)
+    outcome = _settle(plan, store, run, settings, one_pass.stop, one_pass.tally)
     outcome.interrupted = one_pass.stop == "interrupted"
     error = one_pass.error
     if isinstance(error, MailcastError):
@@ -382,7 +381,7 @@ class _Pass:
         self.rate = plan.campaign.limits.rate
         self.day_limit = plan.allowance.limit
         self.lock = threading.Lock()
-        self.tally = {"sent": 0, "failed": 0, "deferred": 0}
+        self.tally = {"sent": 0, "failed": 0, "deferred": 0, "unknown": 0}
         self.stop: str | None = None
         self.error: BaseException | None = None
         self.started = 0  # messages claimed in this pass
@@ -476,7 +475,7 @@ def _record(store: StateStore, run: Run, job: _Job, delivery: Delivery, moment: 
     store.record(
         run,
         job.claimed.key,
-        status=delivery.status,
+        status="sending" if delivery.status == "unknown" else delivery.status,  # unknown: stays in doubt
         reply=delivery.reply,
         message_id=job.message_id,
         day=job.day,
@@ -494,7 +493,6 @@ def _settle(
     settings: Settings,
     stop: str | None,
     tally: dict[str, int],
-    in_doubt_before: list[str],
 ) -> SendOutcome:
     """Give the run its status after this pass, and the exit code SPEC's table asks for."""
     now = settings.clock()
@@ -528,6 +526,8 @@ def _settle(
         parts.append(f"{tally['failed']} failed")
     if tally["deferred"]:
         parts.append(f"{tally['deferred']} deferred")
+    if tally["unknown"]:
+        parts.append(f"{tally['unknown']} in doubt (connection lost before the reply)")
     summary = f"Run {run.id} of {plan.campaign.name}: {', '.join(parts)} now; {counts['sent']} of {sum(counts.values())} sent in all."
     if status == "completed":
         summary += " Completed."
@@ -549,7 +549,7 @@ def _settle(
         sent_now=tally["sent"],
         failed_now=tally["failed"],
         deferred_now=tally["deferred"],
-        in_doubt=in_doubt_before,
+        in_doubt=[o.email for o in store.in_doubt(run.id)],
     )
 
 

@@ -479,8 +479,9 @@ class StateStore:
     ) -> None:
         """Record what became of a claimed recipient, and count it on the domain's day.
 
-        `counted=False` is for a message that never reached a server (it could not be built):
-        its share of the day's allowance is given back.
+        `status="sending"` keeps the recipient in doubt (the message went out whole but no reply
+        came): its share of the day stays used. `counted=False` is for a message that never
+        reached a server (it could not be built): its share of the day's allowance is given back.
         """
         column = {"sent": "sent", "failed": "rejected"}.get(status) if counted else None
         with self.transaction() as db:
@@ -494,7 +495,7 @@ class StateStore:
                     f"UPDATE domain_days SET {column} = {column} + 1 WHERE domain = ? AND day = ?",
                     (run.sender_domain, day.isoformat()),
                 )
-            else:  # not sent after all: give the day's allowance back
+            elif status != "sending" or not counted:  # not sent after all: give the day's allowance back
                 db.execute(
                     "UPDATE domain_days SET claimed = MAX(claimed - 1, 0) WHERE domain = ? AND day = ?",
                     (run.sender_domain, day.isoformat()),

@@ -8,7 +8,7 @@ from typing import Literal, Protocol
 
 @dataclass(frozen=True)
 class Delivery:
-    status: Literal["sent", "deferred", "failed"]
+    status: Literal["sent", "deferred", "failed", "unknown"]  # unknown: sent whole, no reply; stays in doubt
     code: int | None
     reply: str
     suppress: bool = False

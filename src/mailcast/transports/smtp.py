@@ -12,6 +12,7 @@ process in that window is what the state file's "in doubt" status covers.
 from __future__ import annotations
 
 import contextlib
+import re
 import smtplib
 import ssl
 import time
@@ -23,6 +24,18 @@ from mailcast.retry import backoff_delays, is_temporary, suppresses
 from mailcast.transports.base import Delivery
 
 AUTH_REPLIES = (530, 535, 538)  # authentication required / credentials invalid / encryption required for it
+
+
+class _MaybeDelivered(Exception):
+    """The message went out whole, but its reply never came."""
+
+
+def _dot_stuffed(message: bytes) -> bytes:
+    """The DATA section as it goes on the wire: leading dots doubled, ended by a line with one dot."""
+    data = re.sub(rb"(?m)^\.", b"..", message)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
 
 
 def _text(reply: bytes | str) -> str:
@@ -121,10 +134,17 @@ class SmtpConnection:
         if code == 250:
             code, reply = smtp.rcpt(recipient)
             if code in (250, 251):
-                try:
-                    code, reply = smtp.data(message)
-                except smtplib.SMTPDataError as exc:
-                    code, reply = exc.smtp_code, exc.smtp_error
+                code, reply = smtp.docmd("data")
+                if code == 354:
+                    # An error while the message goes out leaves the server without its final
+                    # ".", so it keeps nothing and trying again is safe. Once all of it is out,
+                    # only the reply is missing: the server may have taken it.
+                    smtp.send(_dot_stuffed(message))
+                    try:
+                        code, reply = smtp.getreply()
+                    except (TimeoutError, smtplib.SMTPServerDisconnected, OSError) as exc:
+                        self._drop()
+                        raise _MaybeDelivered(f"{exc or type(exc).__name__}") from None
         if code != 250:
             try:
                 smtp.rset()
@@ -147,6 +167,14 @@ class SmtpConnection:
                     continue
             try:
                 code, reply = self._attempt(sender, recipient, message)
+            except _MaybeDelivered as exc:
+                return Delivery(
+                    "unknown",
+                    None,
+                    f"the connection was lost after the whole message was sent, before the reply ({exc}); "
+                    "it may have arrived, so it is not sent again",
+                    attempts=attempt,
+                )
             except (TimeoutError, smtplib.SMTPServerDisconnected, smtplib.SMTPResponseException, OSError) as exc:
                 self._drop()
                 last_code, last = None, f"connection lost: {exc or type(exc).__name__}"
