@@ -8,10 +8,11 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
 
-from helpers import mailcast, smtp, start_mailcast, write_campaign
+from helpers import mailcast, maildir_recipients, smtp, start_mailcast, write_campaign
 from smtp_server import TestServer
 
 
@@ -430,3 +431,91 @@ def test_controls_work_while_the_campaign_file_is_broken(tmp_path: Path) -> None
     assert mailcast("report", str(campaign), "--json", state=state).json()["totals"]["pending"] == 3
     assert mailcast("pause", str(campaign), state=state).code == 0
     assert mailcast("cancel", str(campaign), state=state).code == 0
+
+
+def test_ctrl_c_waits_for_every_message_in_flight(tmp_path: Path, smtp_server: Callable[..., TestServer]) -> None:
+    server = smtp_server(delay=0.15)  # each message takes about half a second
+    campaign = write_campaign(tmp_path / "c", 40, transport=smtp(server.port, connections=4))
+    state = tmp_path / "state.db"
+    proc = start_mailcast("send", str(campaign), "--yes", state=state)
+    deadline = time.monotonic() + 60
+    while len(server.messages) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 75 and "Traceback" not in err
+    row = mailcast("status", "--json", state=state).json()[0]
+    assert row["in_doubt"] == 0 and row["sent"] == len(server.messages) < 40
+
+
+def test_a_cancel_while_send_waits_at_its_prompt_is_kept(tmp_path: Path) -> None:
+    from datetime import timezone
+
+    from mailcast.campaign import load_campaign
+    from mailcast.sending import SendOptions, Settings, send_campaign
+    from mailcast.state import StateStore
+
+    path = write_campaign(tmp_path / "c", 5)
+    state = tmp_path / "state.db"
+    assert mailcast("send", str(path), "--yes", "--limit", "2", state=state).code == 75
+
+    def cancel_then_say_yes(plan: object) -> bool:  # someone cancels from another terminal meanwhile
+        assert mailcast("cancel", str(path), state=state).code == 0
+        return True
+
+    settings = Settings(clock=lambda: datetime.now(timezone.utc), zone=timezone.utc)
+    with StateStore(state) as store:
+        outcome = send_campaign(load_campaign(path), store, settings, SendOptions(), confirm=cancel_then_say_yes)
+    assert outcome.sent_now == 0 and outcome.exit_code == 1
+    row = mailcast("status", "--json", state=state).json()[0]
+    assert (row["status"], row["sent"]) == ("cancelled", 2)
+
+
+def test_a_run_past_midnight_gets_the_new_days_allowance(tmp_path: Path) -> None:
+    from datetime import timezone
+
+    from mailcast.campaign import load_campaign
+    from mailcast.sending import SendOptions, Settings, send_campaign
+    from mailcast.state import Run, StateStore
+    from mailcast.transports import Delivery
+
+    path = write_campaign(tmp_path / "c", 20, extra={"limits": {"warmup": [3, 6]}})
+    moment = [datetime(2026, 12, 1, 23, 59, 58, tzinfo=timezone.utc)]
+
+    class MidnightAfterTwo:
+        count = 0
+
+        def started(self, campaign: str, run: Run, total: int, done: int, to_send: int) -> None:
+            pass
+
+        def delivered(self, email: str, delivery: Delivery) -> None:
+            self.count += 1
+            if self.count == 2:
+                moment[0] = datetime(2026, 12, 2, 0, 0, 1, tzinfo=timezone.utc)
+
+    settings = Settings(clock=lambda: moment[0], zone=timezone.utc)
+    with StateStore(tmp_path / "state.db") as store:
+        outcome = send_campaign(load_campaign(path), store, settings, SendOptions(), progress=MidnightAfterTwo())
+    # 2 on the first day (level 1: 3 a day), then the second day's level 2: 6 a day
+    assert outcome.sent_now == 8 and outcome.exit_code == 75
+
+
+def test_run_due_checks_every_path_before_sending(tmp_path: Path) -> None:
+    write_campaign(tmp_path / "campaigns" / "news", 2, extra={"schedule": {"start": "2026-12-01 09:00"}})
+    result = mailcast(
+        "run-due", str(tmp_path / "campaigns"), str(tmp_path / "missing"), state=tmp_path / "s.db",
+        now="2026-12-01T10:00:00+00:00", TZ="UTC",
+    )  # fmt: skip
+    assert result.code == 2 and "missing" in result.err
+    assert not (tmp_path / "campaigns" / "news" / "outbox").exists()
+
+
+def test_sending_goes_on_when_its_output_pipe_closes(tmp_path: Path) -> None:
+    campaign = write_campaign(tmp_path / "c", 250)
+    state = tmp_path / "state.db"
+    proc = start_mailcast("send", str(campaign), "--yes", state=state)  # like `mailcast send … | head -1`
+    assert proc.stdout is not None and proc.stderr is not None
+    assert "250 to send" in proc.stdout.readline()
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    assert len(maildir_recipients(tmp_path / "c" / "outbox")) == 250

@@ -9,6 +9,7 @@ import functools
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -134,15 +135,15 @@ def _reading_store() -> "Iterator[StateStore | None]":
 
 
 @contextmanager
-def _stops_gently() -> Iterator[None]:
-    """Ctrl-C or SIGTERM (kill, cron's timeout) stop a send after the messages in flight are
-    recorded, so none is left in doubt; a second one stops at once."""
+def _stops_gently(stop: threading.Event) -> Iterator[None]:
+    """Ctrl-C or SIGTERM (kill, cron's timeout) set `stop`: the send finishes and records the
+    messages in flight and starts no new one, so none is left in doubt; a second one stops at once."""
 
     def first(signum: int, frame: object) -> None:
         sys.stderr.write("Stopping (messages in flight are finished first; signal again to stop at once)\n")
+        stop.set()
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        raise KeyboardInterrupt
 
     before = signal.signal(signal.SIGINT, first), signal.signal(signal.SIGTERM, first)
     try:
@@ -150,6 +151,16 @@ def _stops_gently() -> Iterator[None]:
     finally:
         signal.signal(signal.SIGINT, before[0])
         signal.signal(signal.SIGTERM, before[1])
+
+
+@contextmanager
+def _ctrl_c_interrupts() -> Iterator[None]:
+    """Ctrl-C raises again inside (at a prompt, it means no)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def _settings() -> "Settings":
@@ -340,7 +351,8 @@ def send_command(
         if plan.in_doubt and not resend_in_doubt:
             question = f"{plan.in_doubt} recipient(s) are in doubt and will not be resent. " + question
         try:
-            return typer.confirm(question, default=False, err=True)
+            with _ctrl_c_interrupts():
+                return typer.confirm(question, default=False, err=True)
         except typer.Abort:  # Ctrl-C or end of input at the prompt: the answer is no
             return False
 
@@ -348,7 +360,7 @@ def send_command(
     if not as_json:
         progress = TerminalProgress(console) if console.is_terminal else LogProgress(console)
     try:
-        with _stops_gently():
+        with _stops_gently(settings.stop):
             outcome = send_campaign(campaign, store, settings, options, progress=progress, confirm=confirm)
     finally:
         if progress is not None:
@@ -418,7 +430,7 @@ def run_due_command(
     assert store is not None
     settings = _settings()
     try:
-        with _stops_gently():
+        with _stops_gently(settings.stop):
             results = run_due(
                 list(paths or [Path("campaigns")]), store, settings, progress=lambda c: LogProgress(console)
             )
@@ -473,7 +485,7 @@ def status_command(
 
 
 def _change_status(campaign: str, action: str) -> None:
-    from mailcast.sending import PAUSED_BY_HAND
+    from mailcast.state import PAUSED_BY_HAND
 
     name, _ = _campaign_name(campaign)
     store = _open_store(must_exist=True)

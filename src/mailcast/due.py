@@ -9,8 +9,8 @@ from pathlib import Path
 from mailcast.campaign import Campaign, load_campaign
 from mailcast.errors import ExitCode, MailcastError, UsageError
 from mailcast.schedule import occurrences_due, schedule_zone
-from mailcast.sending import PAUSED_BY_HAND, SendOptions, SendOutcome, SendProgress, Settings, send_campaign
-from mailcast.state import StateStore
+from mailcast.sending import SendOptions, SendOutcome, SendProgress, Settings, send_campaign
+from mailcast.state import PAUSED_BY_HAND, StateStore
 
 # Worst first: what a cron job's exit code should say when several runs were touched.
 SEVERITY = (
@@ -61,7 +61,9 @@ def run_due(
 ) -> list[DueResult]:
     """Touch only what is due; return one result per run started or continued, and per broken file."""
     results: list[DueResult] = []
-    for file in campaign_files(paths):
+    for file in list(campaign_files(paths)):  # every path is checked before anything is sent
+        if settings.stop.is_set():  # Ctrl-C or SIGTERM: the other campaigns wait for the next run-due
+            break
         try:
             campaign = load_campaign(file)
         except MailcastError as exc:
@@ -73,8 +75,6 @@ def run_due(
                 continue
             outcome = send_campaign(campaign, store, settings, options, progress=progress(campaign))
             results.append(DueResult(str(file), campaign.name, action, outcome.exit_code, outcome=outcome))
-            if outcome.interrupted:  # Ctrl-C or SIGTERM: the other campaigns wait for the next run-due
-                break
         except MailcastError as exc:
             results.append(DueResult(str(file), campaign.name, "error", exc.exit_code, error=exc))
     return results

@@ -22,12 +22,11 @@ from mailcast.compose import Composer
 from mailcast.errors import ConfigError, ExitCode, MailcastError, ProblemsError, UsageError
 from mailcast.lock import CampaignLock
 from mailcast.message import HeaderInjectionError
-from mailcast.state import Claimed, NewRecipient, Run, StateStore
+from mailcast.state import PAUSED_BY_HAND, Claimed, NewRecipient, Run, StateStore
 from mailcast.templates import Rendered, TemplateRenderError, TemplateSet, check_variables, load_templates
 from mailcast.transports import Connection, Delivery, open_connection
 from mailcast.warmup import Allowance, DayRecord, daily_allowance, local_day, next_midnight
 
-PAUSED_BY_HAND = "paused by hand"
 RETRY_DEFERRED_AFTER = timedelta(minutes=10)
 UNDELIVERED = ("failed", "skipped", "suppressed")
 
@@ -53,6 +52,8 @@ class Settings:
     ssl_context: ssl.SSLContext | None = None
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
+    # Set on Ctrl-C or SIGTERM: messages in flight are finished and recorded, nothing new starts
+    stop: threading.Event = field(default_factory=threading.Event)
 
 
 class SendProgress(Protocol):
@@ -94,7 +95,6 @@ class SendOutcome:
     deferred_now: int = 0
     in_doubt: list[str] = field(default_factory=list)
     dry_run: bool = False
-    interrupted: bool = False  # stopped by Ctrl-C or SIGTERM: a caller running more campaigns stops too
 
 
 def destination_of(campaign: Campaign) -> str:
@@ -153,13 +153,22 @@ def send_campaign(
                 plan.blocked_code,
                 plan.blocked,
             )
+        if plan.run is not None and plan.to_send == 0:  # only rows in doubt are left: no need to connect
+            return _settle(plan, store, plan.run, settings, None, {})
         # Asked before a new run is recorded or mail goes; not when a run only goes on waiting.
         if (plan.run is None or plan.resume_at is None) and not confirm(plan):
             return SendOutcome(campaign.name, plan.run, {}, ExitCode.OK, "Nothing sent: not confirmed.")
+        if settings.stop.is_set():
+            return SendOutcome(campaign.name, plan.run, {}, ExitCode.TEMPFAIL, "Stopped before anything was sent.")
         if plan.resume_at is not None:  # the day's allowance is used up: the run waits for midnight, recorded
             run = plan.run or _start_run(store, plan, options, settings.clock())
             store.set_run_status(
-                run.id, "paused", now=settings.clock(), reason=_limit_reason(plan), resume_at=plan.resume_at
+                run.id,
+                "paused",
+                now=settings.clock(),
+                reason=_limit_reason(plan),
+                resume_at=plan.resume_at,
+                unless_stopped=True,
             )
             return SendOutcome(
                 campaign.name,
@@ -310,6 +319,7 @@ def _execute(
                     password=password,
                     ssl_context=settings.ssl_context,
                     sleep=settings.sleep,
+                    should_stop=settings.stop.is_set,
                 )
             )
     except BaseException:  # nothing was sent: the run, if any, stays as it was
@@ -323,7 +333,7 @@ def _execute(
     if run is None:
         run = _start_run(store, plan, options, now)
     else:
-        store.set_run_status(run.id, "sending", now=now)
+        store.set_run_status(run.id, "sending", now=now, unless_stopped=True)
         run = store.get_run(run.id)
         store.requeue(run.id, statuses=("deferred",), due_by=now if options.only_due_retries else None)
         if options.resend_in_doubt:
@@ -337,20 +347,17 @@ def _execute(
 
     # A new run was rendered row by row when it was checked a moment ago: use that rendering.
     checked = plan.check.rendered if plan.check is not None else {}
-    one_pass = _Pass(store, run, composer, checked, settings, options, plan, progress)
+    one_pass = _Pass(store, run, composer, checked, settings, options, plan, progress, workers=len(connections))
     threads = [threading.Thread(target=one_pass.work, args=(c,), daemon=True) for c in connections]
     for thread in threads:
         thread.start()
-    try:
-        for thread in threads:
-            thread.join()
-    except KeyboardInterrupt:  # the workers finish the messages in flight and record them
-        one_pass.halt("interrupted")
-        for thread in threads:
-            thread.join()
+    # Wait on an event, not in Thread.join: a signal interrupting join can make Python (before
+    # 3.13) take a running thread for finished. Ctrl-C and SIGTERM only set settings.stop.
+    one_pass.finished.wait()
+    for thread in threads:
+        thread.join()
 
     outcome = _settle(plan, store, run, settings, one_pass.stop, one_pass.tally)
-    outcome.interrupted = one_pass.stop == "interrupted"
     error = one_pass.error
     if isinstance(error, MailcastError):
         store.set_run_status(run.id, "failed", now=settings.clock(), reason=error.message)
@@ -374,23 +381,23 @@ class _Pass:
         options: SendOptions,
         plan: SendPlan,
         progress: SendProgress | None,
+        *,
+        workers: int,
     ) -> None:
         self.store, self.run, self.composer, self.checked = store, run, composer, checked
         self.settings, self.options, self.progress = settings, options, progress
+        self.campaign = plan.campaign
         self.sender = plan.campaign.sender_address
         self.rate = plan.campaign.limits.rate
-        self.day_limit = plan.allowance.limit
+        self.day, self.day_limit = local_day(settings.clock(), settings.zone), plan.allowance.limit
         self.lock = threading.Lock()
+        self.working = workers
+        self.finished = threading.Event()  # set when the last worker is done
         self.tally = {"sent": 0, "failed": 0, "deferred": 0, "unknown": 0}
         self.stop: str | None = None
         self.error: BaseException | None = None
         self.started = 0  # messages claimed in this pass
         self.next_turn = settings.monotonic()  # the rate cap's next free moment
-
-    def halt(self, reason: str) -> None:
-        """Claim nothing more; the first reason given is the one reported."""
-        with self.lock:
-            self.stop = self.stop or reason
 
     def work(self, connection: Connection) -> None:
         try:
@@ -404,14 +411,26 @@ class _Pass:
                 with self.lock:
                     _record(self.store, self.run, job, delivery, self.settings.clock())
                     self.tally[delivery.status] += 1
-                    if self.progress is not None:
-                        self.progress.delivered(job.claimed.email, delivery)
+                    self._show(job.claimed.email, delivery)
         except BaseException as exc:  # the run stops; the main thread raises the first error
             with self.lock:
                 self.error = self.error or exc
                 self.stop = self.stop or "error"
         finally:
             connection.close()
+            with self.lock:
+                self.working -= 1
+                if self.working == 0:
+                    self.finished.set()
+
+    def _show(self, email: str, delivery: Delivery) -> None:
+        """Progress output; if its terminal or pipe has gone away, sending goes on without it."""
+        if self.progress is None:
+            return
+        try:
+            self.progress.delivered(email, delivery)
+        except (OSError, SystemExit):  # rich turns a broken pipe into SystemExit, after pointing output at devnull
+            self.progress = None
 
     def _wait_for_turn(self) -> None:
         """With `limits.rate`, turns are 1/rate seconds apart, and time lost in a stall is not made
@@ -431,11 +450,19 @@ class _Pass:
         store, run, options = self.store, self.run, self.options
         with self.lock:
             while self.stop is None:
+                if self.settings.stop.is_set():
+                    self.stop = "interrupted"
+                    break
                 if options.limit is not None and self.started >= options.limit:
                     self.stop = "limit-option"
                     break
                 moment = self.settings.clock()
                 today = local_day(moment, self.settings.zone)
+                if today != self.day:  # past midnight: the new day's allowance applies
+                    self.day, self.day_limit = (
+                        today,
+                        allowance_today(store, self.campaign, moment, self.settings.zone)[0].limit,
+                    )
                 claimed = store.claim(run, day=today, limit=self.day_limit, now=moment)
                 if isinstance(claimed, str):
                     self.stop = claimed
@@ -518,15 +545,15 @@ def _settle(
     else:
         status = "completed"
         code = ExitCode.UNDELIVERED if undelivered else ExitCode.OK
-    store.set_run_status(run.id, status, now=now, reason=reason, resume_at=resume_at)
+    store.set_run_status(run.id, status, now=now, reason=reason, resume_at=resume_at, unless_stopped=True)
     run = store.get_run(run.id)
 
-    parts = [f"{tally['sent']} sent"]
-    if tally["failed"]:
+    parts = [f"{tally.get('sent', 0)} sent"]
+    if tally.get("failed"):
         parts.append(f"{tally['failed']} failed")
-    if tally["deferred"]:
+    if tally.get("deferred"):
         parts.append(f"{tally['deferred']} deferred")
-    if tally["unknown"]:
+    if tally.get("unknown"):
         parts.append(f"{tally['unknown']} in doubt (connection lost before the reply)")
     summary = f"Run {run.id} of {plan.campaign.name}: {', '.join(parts)} now; {counts['sent']} of {sum(counts.values())} sent in all."
     if status == "completed":
@@ -546,9 +573,9 @@ def _settle(
         counts,
         code,
         summary,
-        sent_now=tally["sent"],
-        failed_now=tally["failed"],
-        deferred_now=tally["deferred"],
+        sent_now=tally.get("sent", 0),
+        failed_now=tally.get("failed", 0),
+        deferred_now=tally.get("deferred", 0),
         in_doubt=[o.email for o in store.in_doubt(run.id)],
     )
 

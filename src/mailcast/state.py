@@ -12,7 +12,7 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -25,6 +25,7 @@ SCHEMA_VERSION = 1
 OPEN_ATTEMPTS = 100
 RECIPIENT_STATUSES = ("pending", "sending", "sent", "deferred", "failed", "skipped", "suppressed")
 UNFINISHED = ("pending", "sending", "deferred")
+PAUSED_BY_HAND = "paused by hand"
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -284,16 +285,23 @@ class StateStore:
         try:
             yield self._db
         except sqlite3.DatabaseError as exc:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise self._damaged(exc) from None
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise
         else:
             try:
                 self._db.execute("COMMIT")
             except sqlite3.DatabaseError as exc:
+                self._rollback()
                 raise self._damaged(exc) from None
+
+    def _rollback(self) -> None:
+        """Undo the open transaction, if SQLite has not already (it may have, after a full disk)."""
+        if self._db.in_transaction:
+            with suppress(sqlite3.DatabaseError):
+                self._db.execute("ROLLBACK")
 
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         try:
@@ -379,13 +387,24 @@ class StateStore:
         return self.get_run(run_id)
 
     def set_run_status(
-        self, run_id: int, status: str, *, now: datetime, reason: str | None = None, resume_at: datetime | None = None
-    ) -> None:
+        self,
+        run_id: int,
+        status: str,
+        *,
+        now: datetime,
+        reason: str | None = None,
+        resume_at: datetime | None = None,
+        unless_stopped: bool = False,
+    ) -> bool:
+        """Change a run's status; with `unless_stopped`, not if it was cancelled or paused by hand
+        meanwhile (checked in the same statement, so a `cancel` is never overwritten). True if changed."""
+        sql = "UPDATE runs SET status = ?, reason = ?, resume_at = ?, updated_at = ? WHERE id = ?"
+        params: list[Any] = [status, reason, _iso(resume_at), _iso(now), run_id]
+        if unless_stopped:
+            sql += " AND status != 'cancelled' AND NOT (status = 'paused' AND reason IS ?)"
+            params.append(PAUSED_BY_HAND)
         with self.transaction() as db:
-            db.execute(
-                "UPDATE runs SET status = ?, reason = ?, resume_at = ?, updated_at = ? WHERE id = ?",
-                (status, reason, _iso(resume_at), _iso(now), run_id),
-            )
+            return db.execute(sql, params).rowcount > 0
 
     def counts(self, run_id: int) -> dict[str, int]:
         counts = dict.fromkeys(RECIPIENT_STATUSES, 0)

@@ -21,6 +21,7 @@ def open_connection(
     ssl_context: ssl.SSLContext | None = None,
     sleep: Callable[[float], None] = time.sleep,
     max_attempts: int = 4,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> Connection:
     """Open one connection; raises SmtpUnavailableError (69), SmtpAuthError (77) or ConfigError (78)."""
     if isinstance(config, MaildirTransport):
@@ -29,4 +30,11 @@ def open_connection(
         return MaildirConnection((folder / config.path).resolve())
     from mailcast.transports.smtp import SmtpConnection
 
-    return SmtpConnection(config, password=password, ssl_context=ssl_context, sleep=sleep, max_attempts=max_attempts)
+    return SmtpConnection(
+        config,
+        password=password,
+        ssl_context=ssl_context,
+        sleep=sleep,
+        max_attempts=max_attempts,
+        should_stop=should_stop,
+    )

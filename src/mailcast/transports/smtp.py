@@ -51,6 +51,7 @@ class SmtpConnection:
         ssl_context: ssl.SSLContext | None = None,
         sleep: Callable[[float], None] = time.sleep,
         max_attempts: int = 4,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self.config = config
         self.host = config.host
@@ -59,6 +60,7 @@ class SmtpConnection:
         self.context = ssl_context
         self.sleep = sleep
         self.max_attempts = max_attempts
+        self.should_stop = should_stop  # true once the run is stopping: no new attempt starts
         self.smtp: smtplib.SMTP | None = None
         self._connect()
 
@@ -158,6 +160,8 @@ class SmtpConnection:
         last = ""
         for attempt in range(1, self.max_attempts + 1):
             if attempt > 1:
+                if self.should_stop():
+                    return Delivery("deferred", last_code, f"{last}; not tried again: stopping", attempts=attempt - 1)
                 self.sleep(delays[attempt - 2])
             if self.smtp is None:
                 try:
