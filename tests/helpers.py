@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,3 +110,18 @@ def rsa_key_pem() -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
     )
+
+
+def wait_for_messages(server: Any, count: int, timeout: float = 60) -> None:
+    """Block until the test server has received `count` messages (a real process is sending)."""
+    deadline = time.monotonic() + timeout
+    while len(server.messages) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def signal_when(proc: subprocess.Popen[str], server: Any, count: int, signum: int) -> str:
+    """Send `signum` to a running mailcast once `count` messages arrived; its stderr once it ended."""
+    wait_for_messages(server, count)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    return err

@@ -114,9 +114,8 @@ def test_run_due_logs_in_with_each_campaigns_password_variable(
 
 def test_sigterm_stops_run_due_before_the_next_campaign(tmp_path: Path, smtp_server: Callable[..., TestServer]) -> None:
     import signal
-    import time
 
-    from helpers import start_mailcast
+    from helpers import signal_when, start_mailcast
 
     server = smtp_server(delay=0.05)
     folder = tmp_path / "campaigns"
@@ -124,10 +123,6 @@ def test_sigterm_stops_run_due_before_the_next_campaign(tmp_path: Path, smtp_ser
     write_campaign(folder / "a", 40, name="a", transport=smtp(server.port), extra=schedule)
     write_campaign(folder / "b", 3, name="b", extra=schedule)
     proc = start_mailcast("run-due", str(folder), state=tmp_path / "s.db", now="2026-12-01T10:00:00+00:00", TZ="UTC")
-    deadline = time.monotonic() + 60
-    while len(server.messages) < 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
+    err = signal_when(proc, server, 3, signal.SIGTERM)
     assert proc.returncode == 75 and "Traceback" not in err
     assert len(server.messages) < 40 and not (folder / "b" / "outbox").exists()

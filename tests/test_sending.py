@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
-import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
 
-from helpers import mailcast, maildir_recipients, smtp, start_mailcast, write_campaign
+from helpers import mailcast, maildir_recipients, signal_when, smtp, start_mailcast, wait_for_messages, write_campaign
 from smtp_server import TestServer
 
 
@@ -236,9 +235,7 @@ def test_kill_9_mid_run_loses_nobody_and_duplicates_only_rows_in_doubt(
     campaign = write_campaign(tmp_path / "c", count, transport=smtp(server.port, connections=2))
     state = tmp_path / "state.db"
     proc = start_mailcast("send", str(campaign), "--yes", state=state)
-    deadline = time.monotonic() + 60
-    while len(server.messages) < 10 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for_messages(server, 10)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert 0 < len(server.messages) < count
@@ -279,9 +276,7 @@ def test_pause_stops_a_running_send(tmp_path: Path, smtp_server: Callable[..., T
     campaign = write_campaign(tmp_path / "c", 60, transport=smtp(server.port))
     state = tmp_path / "state.db"
     proc = start_mailcast("send", str(campaign), "--yes", state=state)
-    deadline = time.monotonic() + 60
-    while len(server.messages) < 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for_messages(server, 3)
     assert mailcast("pause", str(campaign), state=state).code == 0
     code = proc.wait(timeout=60)
     assert code == 75
@@ -409,11 +404,7 @@ def test_sigterm_stops_after_the_messages_in_flight(tmp_path: Path, smtp_server:
     campaign = write_campaign(tmp_path / "c", 60, transport=smtp(server.port, connections=3))
     state = tmp_path / "state.db"
     proc = start_mailcast("send", str(campaign), "--yes", state=state)
-    deadline = time.monotonic() + 60
-    while len(server.messages) < 5 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGTERM)  # what kill and cron's timeout send
-    _, err = proc.communicate(timeout=60)
+    err = signal_when(proc, server, 5, signal.SIGTERM)  # what kill and cron's timeout send
     assert proc.returncode == 75 and "Traceback" not in err and "messages in flight" in err
     row = mailcast("status", "--json", state=state).json()[0]
     assert row["in_doubt"] == 0 and row["sent"] == len(server.messages) < 60
@@ -438,11 +429,7 @@ def test_ctrl_c_waits_for_every_message_in_flight(tmp_path: Path, smtp_server: C
     campaign = write_campaign(tmp_path / "c", 40, transport=smtp(server.port, connections=4))
     state = tmp_path / "state.db"
     proc = start_mailcast("send", str(campaign), "--yes", state=state)
-    deadline = time.monotonic() + 60
-    while len(server.messages) < 4 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    err = signal_when(proc, server, 4, signal.SIGINT)
     assert proc.returncode == 75 and "Traceback" not in err
     row = mailcast("status", "--json", state=state).json()[0]
     assert row["in_doubt"] == 0 and row["sent"] == len(server.messages) < 40
