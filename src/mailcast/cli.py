@@ -154,13 +154,15 @@ def _stops_gently(stop: threading.Event) -> Iterator[None]:
 
 
 @contextmanager
-def _ctrl_c_interrupts() -> Iterator[None]:
-    """Ctrl-C raises again inside (at a prompt, it means no)."""
+def _signals_interrupt() -> Iterator[None]:
+    """Ctrl-C and SIGTERM raise KeyboardInterrupt inside (at a prompt, they mean no)."""
     before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    before_term = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, before)
+        signal.signal(signal.SIGTERM, before_term)
 
 
 def _settings() -> "Settings":
@@ -351,7 +353,7 @@ def send_command(
         if plan.in_doubt and not resend_in_doubt:
             question = f"{plan.in_doubt} recipient(s) are in doubt and will not be resent. " + question
         try:
-            with _ctrl_c_interrupts():
+            with _signals_interrupt():
                 return typer.confirm(question, default=False, err=True)
         except typer.Abort:  # Ctrl-C or end of input at the prompt: the answer is no
             return False
