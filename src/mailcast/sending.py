@@ -8,6 +8,7 @@ a message's whole cycle themselves, taking turns at the state file.
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import threading
 import time
@@ -417,7 +418,8 @@ class _Pass:
                 self.error = self.error or exc
                 self.stop = self.stop or "error"
         finally:
-            connection.close()
+            with contextlib.suppress(Exception):  # nothing is left to lose: every message is recorded
+                connection.close()
             with self.lock:
                 self.working -= 1
                 if self.working == 0:
