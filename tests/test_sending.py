@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
+
+import pytest
 
 from helpers import mailcast, maildir_recipients, signal_when, smtp, start_mailcast, wait_for_messages, write_campaign
 from smtp_server import TestServer
@@ -497,12 +500,57 @@ def test_run_due_checks_every_path_before_sending(tmp_path: Path) -> None:
     assert not (tmp_path / "campaigns" / "news" / "outbox").exists()
 
 
-def test_sending_goes_on_when_its_output_pipe_closes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("lines_read", [1, 0])
+def test_sending_goes_on_when_its_output_pipe_closes(tmp_path: Path, lines_read: int) -> None:
     campaign = write_campaign(tmp_path / "c", 250)
     state = tmp_path / "state.db"
     proc = start_mailcast("send", str(campaign), "--yes", state=state)  # like `mailcast send … | head -1`
     assert proc.stdout is not None and proc.stderr is not None
-    assert "250 to send" in proc.stdout.readline()
+    for _ in range(lines_read):
+        assert "250 to send" in proc.stdout.readline()
     proc.stdout.close()
     assert proc.wait(timeout=60) == 0, proc.stderr.read()
     assert len(maildir_recipients(tmp_path / "c" / "outbox")) == 250
+
+
+def test_a_stop_before_anything_goes_records_nothing(tmp_path: Path) -> None:
+    from datetime import timezone
+
+    from mailcast.campaign import load_campaign
+    from mailcast.sending import SendOptions, Settings, send_campaign
+    from mailcast.state import StateStore
+
+    settings = Settings(clock=lambda: datetime.now(timezone.utc), zone=timezone.utc)
+
+    def stopped_at_the_prompt(plan: object) -> bool:  # SIGTERM while the question waits
+        settings.stop.set()
+        return True
+
+    with StateStore(tmp_path / "state.db") as store:
+        campaign = load_campaign(write_campaign(tmp_path / "c", 3))
+        outcome = send_campaign(campaign, store, settings, SendOptions(), confirm=stopped_at_the_prompt)
+        assert outcome.exit_code == 75 and "before anything was sent" in outcome.summary
+        assert store.runs() == []
+
+
+def test_a_cancel_stands_when_the_message_in_flight_then_fails(
+    tmp_path: Path, smtp_server: Callable[..., TestServer]
+) -> None:
+    server = smtp_server(delay=0.3, replies={"r1@example.com": "530 5.7.0 Authentication required"})
+    campaign = write_campaign(tmp_path / "c", 3, transport=smtp(server.port))
+    state = tmp_path / "state.db"
+    proc = start_mailcast("send", str(campaign), "--yes", state=state)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # wait until r1 is claimed: its message is in flight
+        if state.exists():
+            db = sqlite3.connect(state)
+            claimed = db.execute("SELECT 1 FROM recipients WHERE status = 'sending'").fetchone()
+            db.close()
+            if claimed:
+                break
+        time.sleep(0.02)
+    assert mailcast("cancel", str(campaign), state=state).code == 0
+    assert proc.wait(timeout=30) == 77  # the server's answer to r1 stops the send
+    row = mailcast("status", "--json", state=state).json()[0]
+    assert row["status"] == "cancelled"  # and the cancel given meanwhile stands
+    assert mailcast("send", str(campaign), "--yes", state=state).code == 0 and server.messages == []

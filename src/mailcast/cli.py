@@ -5,6 +5,7 @@ Annotations are real objects here, not strings (no `from __future__ import annot
 reads every command's signature to build the help, and strings would each be parsed again.
 """
 
+import contextlib
 import functools
 import os
 import signal
@@ -134,23 +135,29 @@ def _reading_store() -> "Iterator[StateStore | None]":
             store.close()
 
 
+GENTLE_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill or timeout, a closed terminal
+
+
 @contextmanager
 def _stops_gently(stop: threading.Event) -> Iterator[None]:
-    """Ctrl-C or SIGTERM (kill, cron's timeout) set `stop`: the send finishes and records the
-    messages in flight and starts no new one, so none is left in doubt; a second one stops at once."""
+    """Ctrl-C, SIGTERM (kill, cron's timeout) or SIGHUP (the terminal closed) set `stop`: the send
+    finishes and records the messages in flight and starts no new one, so none is left in doubt;
+    a second signal stops at once."""
 
     def first(signum: int, frame: object) -> None:
-        sys.stderr.write("Stopping (messages in flight are finished first; signal again to stop at once)\n")
         stop.set()
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for other in GENTLE_SIGNALS[1:]:
+            signal.signal(other, signal.SIG_DFL)
+        with contextlib.suppress(OSError):  # a closed terminal (SIGHUP) has nowhere to say it
+            sys.stderr.write("Stopping (messages in flight are finished first; signal again to stop at once)\n")
 
-    before = signal.signal(signal.SIGINT, first), signal.signal(signal.SIGTERM, first)
+    before = {signum: signal.signal(signum, first) for signum in GENTLE_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, before[0])
-        signal.signal(signal.SIGTERM, before[1])
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
 
 
 @contextmanager
@@ -494,12 +501,14 @@ def _change_status(campaign: str, action: str) -> None:
     run = store.latest_run(name) if store else None
     if store is None or run is None:
         raise UsageError(f"campaign {name!r} has no run in the state file", hint="mailcast status lists the runs.")
+    finished = UsageError(f"run {run.id} of {name} has finished meanwhile", hint="mailcast status shows how.")
     try:
         now = _settings().clock()
         if run.finished:
             raise UsageError(f"run {run.id} of {name} is already {run.status}", hint="Nothing to change.")
         if action == "pause":
-            store.set_run_status(run.id, "paused", now=now, reason=PAUSED_BY_HAND)
+            if not store.set_run_status(run.id, "paused", now=now, reason=PAUSED_BY_HAND, unless_finished=True):
+                raise finished
             message = f"Paused run {run.id} of {name}; a running send stops after the message in flight."
         elif action == "resume":
             if not (run.status == "paused" and run.reason == PAUSED_BY_HAND):
@@ -512,7 +521,8 @@ def _change_status(campaign: str, action: str) -> None:
             store.set_run_status(run.id, "paused", now=now, reason="resumed: the next send or run-due continues it")
             message = f"Resumed run {run.id} of {name}: the next mailcast send (or run-due) continues it."
         else:
-            store.set_run_status(run.id, "cancelled", now=now, reason="cancelled by hand")
+            if not store.set_run_status(run.id, "cancelled", now=now, reason="cancelled by hand", unless_finished=True):
+                raise finished
             message = f"Cancelled run {run.id} of {name}; recipients not yet sent will not be."
     finally:
         store.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -22,8 +23,18 @@ from mailcast.state import Run
 from mailcast.transports import Delivery
 
 
+class _Console(Console):
+    """When its reader goes away (`mailcast send … | head`), the console goes quiet instead of
+    ending the program as rich does: a send must not stop because nobody reads its output."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        with contextlib.suppress(OSError, ValueError):  # later writes go nowhere, without another EPIPE
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.file.fileno())
+
+
 def make_console(stderr: bool = False) -> Console:
-    console = Console(stderr=stderr, highlight=False, soft_wrap=False)
+    console = _Console(stderr=stderr, highlight=False, soft_wrap=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console.width = 160  # logs and pipes: no terminal to fit, so do not cut tables at 80 columns
     return console

@@ -313,6 +313,8 @@ def _execute(
     connections: list[Connection] = []
     try:
         for _ in range(workers):
+            if settings.stop.is_set():
+                break
             connections.append(
                 open_connection(
                     transport,
@@ -324,27 +326,32 @@ def _execute(
                 )
             )
     except BaseException:  # nothing was sent: the run, if any, stays as it was
-        for connection in connections:
-            connection.close()
+        _close_all(connections)
         raise
-
+    # Nothing is recorded or changed when a stop came while connecting, or a pause or cancel meanwhile.
+    if settings.stop.is_set():
+        _close_all(connections)
+        return SendOutcome(campaign.name, plan.run, {}, ExitCode.TEMPFAIL, "Stopped before anything was sent.")
     now = settings.clock()
     store.remember_limits(campaign.sender_domain, campaign.limits.model_dump(), now=now)
     run = plan.run
     if run is None:
         run = _start_run(store, plan, options, now)
-    else:
-        store.set_run_status(run.id, "sending", now=now, unless_stopped=True)
+    elif store.set_run_status(run.id, "sending", now=now, unless_stopped=True):
         run = store.get_run(run.id)
         store.requeue(run.id, statuses=("deferred",), due_by=now if options.only_due_retries else None)
         if options.resend_in_doubt:
             store.requeue(run.id, statuses=("sending",))
+    else:
+        _close_all(connections)
+        return _settle(plan, store, run, settings, None, {})
 
     counts = store.counts(run.id)
     if progress is not None:
         done = counts["sent"] + counts["failed"] + counts["skipped"] + counts["suppressed"]
         this_time = [counts["pending"], plan.remaining_today, options.limit]
-        progress.started(campaign.name, run, sum(counts.values()), done, min(n for n in this_time if n is not None))
+        with contextlib.suppress(OSError):  # output may have nowhere to go; sending goes on
+            progress.started(campaign.name, run, sum(counts.values()), done, min(n for n in this_time if n is not None))
 
     # A new run was rendered row by row when it was checked a moment ago: use that rendering.
     checked = plan.check.rendered if plan.check is not None else {}
@@ -358,13 +365,20 @@ def _execute(
     for thread in threads:
         thread.join()
 
+    plan.allowance = one_pass.allowance  # the day's, if the pass went past midnight
     outcome = _settle(plan, store, run, settings, one_pass.stop, one_pass.tally)
     error = one_pass.error
     if isinstance(error, MailcastError):
-        store.set_run_status(run.id, "failed", now=settings.clock(), reason=error.message)
+        store.set_run_status(run.id, "failed", now=settings.clock(), reason=error.message, unless_stopped=True)
     if error is not None:
         raise error
     return outcome
+
+
+def _close_all(connections: list[Connection]) -> None:
+    for connection in connections:
+        with contextlib.suppress(Exception):  # closing a connection that sent nothing loses nothing
+            connection.close()
 
 
 class _Pass:
@@ -390,7 +404,8 @@ class _Pass:
         self.campaign = plan.campaign
         self.sender = plan.campaign.sender_address
         self.rate = plan.campaign.limits.rate
-        self.day, self.day_limit = local_day(settings.clock(), settings.zone), plan.allowance.limit
+        self.day: date | None = None  # the day whose allowance applies; set at the first claim
+        self.allowance = plan.allowance
         self.lock = threading.Lock()
         self.working = workers
         self.finished = threading.Event()  # set when the last worker is done
@@ -431,7 +446,7 @@ class _Pass:
             return
         try:
             self.progress.delivered(email, delivery)
-        except (OSError, SystemExit):  # rich turns a broken pipe into SystemExit, after pointing output at devnull
+        except OSError:
             self.progress = None
 
     def _wait_for_turn(self) -> None:
@@ -460,12 +475,10 @@ class _Pass:
                     break
                 moment = self.settings.clock()
                 today = local_day(moment, self.settings.zone)
-                if today != self.day:  # past midnight: the new day's allowance applies
-                    self.day, self.day_limit = (
-                        today,
-                        allowance_today(store, self.campaign, moment, self.settings.zone)[0].limit,
-                    )
-                claimed = store.claim(run, day=today, limit=self.day_limit, now=moment)
+                if today != self.day:  # the first claim, or past midnight: this day's allowance applies
+                    self.day = today
+                    self.allowance = allowance_today(store, self.campaign, moment, self.settings.zone)[0]
+                claimed = store.claim(run, day=today, limit=self.allowance.limit, now=moment)
                 if isinstance(claimed, str):
                     self.stop = claimed
                     break
@@ -526,29 +539,12 @@ def _settle(
     """Give the run its status after this pass, and the exit code SPEC's table asks for."""
     now = settings.clock()
     counts = store.counts(run.id)
-    current = store.get_run(run.id)
-    undelivered = sum(counts[s] for s in UNDELIVERED)
-    status, reason, resume_at = "paused", None, None
-    code = ExitCode.TEMPFAIL
-    if current.status == "cancelled":
-        status, reason, code = "cancelled", current.reason, ExitCode.UNDELIVERED
-    elif current.status == "paused" and current.reason == PAUSED_BY_HAND:
-        reason = PAUSED_BY_HAND
-    elif stop == "limit":
-        reason, resume_at = _limit_reason(plan), next_midnight(now, settings.zone)
-    elif stop == "error":
-        status, reason = "failed", "stopped by an error"
-    elif counts["pending"]:
-        reason = "stopped after --limit" if stop == "limit-option" else "interrupted"
-    elif counts["deferred"]:
-        reason, resume_at = f"{counts['deferred']} deferred after temporary failures", store.next_retry(run.id)
-    elif counts["sending"]:
-        reason = f"{counts['sending']} in doubt: check whether they arrived, then send again with --resend-in-doubt"
-    else:
-        status = "completed"
-        code = ExitCode.UNDELIVERED if undelivered else ExitCode.OK
-    store.set_run_status(run.id, status, now=now, reason=reason, resume_at=resume_at, unless_stopped=True)
+    status, reason, resume_at, code = _verdict(plan, store, store.get_run(run.id), counts, stop, now, settings.zone)
+    if not store.set_run_status(run.id, status, now=now, reason=reason, resume_at=resume_at, unless_stopped=True):
+        # a cancel or a pause by hand came in meanwhile: it stands, and is what is reported
+        status, reason, resume_at, code = _verdict(plan, store, store.get_run(run.id), counts, stop, now, settings.zone)
     run = store.get_run(run.id)
+    undelivered = sum(counts[s] for s in UNDELIVERED)
 
     parts = [f"{tally.get('sent', 0)} sent"]
     if tally.get("failed"):
@@ -568,7 +564,7 @@ def _settle(
         if resume_at is not None:
             summary += f" {left} left; they go from {resume_at.astimezone(settings.zone):%Y-%m-%d %H:%M} on (send again or run-due)."
         elif status == "paused" and reason != PAUSED_BY_HAND:
-            summary += f" {left} left."
+            summary += f" {left} left; send or run-due continues (mailcast pause holds the run)."
     return SendOutcome(
         plan.campaign.name,
         run,
@@ -580,6 +576,36 @@ def _settle(
         deferred_now=tally.get("deferred", 0),
         in_doubt=[o.email for o in store.in_doubt(run.id)],
     )
+
+
+def _verdict(
+    plan: SendPlan,
+    store: StateStore,
+    current: Run,
+    counts: dict[str, int],
+    stop: str | None,
+    now: datetime,
+    zone: tzinfo,
+) -> tuple[str, str | None, datetime | None, ExitCode]:
+    """The run's status, reason, resume time and exit code after a pass."""
+    if current.status == "cancelled":
+        return "cancelled", current.reason, None, ExitCode.UNDELIVERED
+    if current.status == "paused" and current.reason == PAUSED_BY_HAND:
+        return "paused", PAUSED_BY_HAND, None, ExitCode.TEMPFAIL
+    if stop == "limit":
+        return "paused", _limit_reason(plan), next_midnight(now, zone), ExitCode.TEMPFAIL
+    if stop == "error":
+        return "failed", "stopped by an error", None, ExitCode.TEMPFAIL
+    if counts["pending"]:
+        return "paused", "stopped after --limit" if stop == "limit-option" else "interrupted", None, ExitCode.TEMPFAIL
+    if counts["deferred"]:
+        reason = f"{counts['deferred']} deferred after temporary failures"
+        return "paused", reason, store.next_retry(current.id), ExitCode.TEMPFAIL
+    if counts["sending"]:
+        reason = f"{counts['sending']} in doubt: check whether they arrived, then send again with --resend-in-doubt"
+        return "paused", reason, None, ExitCode.TEMPFAIL
+    undelivered = sum(counts[s] for s in UNDELIVERED)
+    return "completed", None, None, ExitCode.UNDELIVERED if undelivered else ExitCode.OK
 
 
 MAX_TEST_ADDRESSES = 20

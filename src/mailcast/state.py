@@ -395,14 +395,18 @@ class StateStore:
         reason: str | None = None,
         resume_at: datetime | None = None,
         unless_stopped: bool = False,
+        unless_finished: bool = False,
     ) -> bool:
-        """Change a run's status; with `unless_stopped`, not if it was cancelled or paused by hand
-        meanwhile (checked in the same statement, so a `cancel` is never overwritten). True if changed."""
+        """Change a run's status; True if it changed. Checked in the same statement, so nothing
+        that happened meanwhile is overwritten: with `unless_stopped`, not if the run was cancelled
+        or paused by hand; with `unless_finished`, not if it completed or was cancelled."""
         sql = "UPDATE runs SET status = ?, reason = ?, resume_at = ?, updated_at = ? WHERE id = ?"
         params: list[Any] = [status, reason, _iso(resume_at), _iso(now), run_id]
         if unless_stopped:
             sql += " AND status != 'cancelled' AND NOT (status = 'paused' AND reason IS ?)"
             params.append(PAUSED_BY_HAND)
+        if unless_finished:
+            sql += " AND status NOT IN ('completed', 'cancelled')"
         with self.transaction() as db:
             return db.execute(sql, params).rowcount > 0
 
