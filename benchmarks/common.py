@@ -18,9 +18,10 @@ MAILCAST = [sys.executable, "-m", "mailcast"]
 @dataclass
 class Measured:
     wall: float
-    cpu: float
+    cpu: float  # user + system
     peak_mib: float
     code: int
+    user: float = 0.0  # CPU in the program itself, without the kernel's work (file system, network)
 
 
 def run_process(args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Measured:
@@ -35,7 +36,7 @@ def run_process(args: list[str], env: dict[str, str] | None = None, cwd: Path | 
         proc.stderr.close()
         if code not in (0, 1) and err:
             print(err, file=sys.stderr)
-    return Measured(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, code)
+    return Measured(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, code, usage.ru_utime)
 
 
 def best(args: list[str], repeat: int = 3, **kwargs: Any) -> Measured:
