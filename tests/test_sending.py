@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -14,7 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from helpers import mailcast, maildir_recipients, signal_when, smtp, start_mailcast, wait_for_messages, write_campaign
+from helpers import (
+    MAILCAST,
+    env_for,
+    mailcast,
+    maildir_recipients,
+    signal_when,
+    smtp,
+    start_mailcast,
+    wait_for_messages,
+    write_campaign,
+)
 from smtp_server import TestServer
 
 
@@ -554,3 +565,29 @@ def test_a_cancel_stands_when_the_message_in_flight_then_fails(
     row = mailcast("status", "--json", state=state).json()[0]
     assert row["status"] == "cancelled"  # and the cancel given meanwhile stands
     assert mailcast("send", str(campaign), "--yes", state=state).code == 0 and server.messages == []
+
+
+def test_a_closing_terminal_stops_gently_and_nohup_keeps_sending(
+    tmp_path: Path, smtp_server: Callable[..., TestServer]
+) -> None:
+    server = smtp_server(delay=0.03)
+    closed = write_campaign(tmp_path / "a", 40, name="a", transport=smtp(server.port, connections=2))
+    proc = start_mailcast("send", str(closed), "--yes", state=tmp_path / "a.db")
+    wait_for_messages(server, 3)
+    proc.send_signal(signal.SIGHUP)  # a closing terminal sends two, back to back
+    proc.send_signal(signal.SIGHUP)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 75 and "Traceback" not in err
+    row = mailcast("status", "--json", state=tmp_path / "a.db").json()[0]
+    assert row["in_doubt"] == 0 and 0 < row["sent"] < 40
+
+    before = len(server.messages)
+    detached = write_campaign(tmp_path / "b", 20, name="b", transport=smtp(server.port))
+    nohup = subprocess.Popen(
+        ["nohup", *MAILCAST, "send", str(detached), "--yes"],
+        cwd=tmp_path, env=env_for(tmp_path / "b.db"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    wait_for_messages(server, before + 3)  # sending, with mailcast's own handlers in place
+    nohup.send_signal(signal.SIGHUP)
+    assert nohup.wait(timeout=60) == 0  # nohup's choice to ignore SIGHUP is kept
+    assert len(server.messages) == before + 20

@@ -10,7 +10,6 @@ import functools
 import os
 import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +24,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from mailcast.campaign import Campaign
-    from mailcast.sending import Settings
+    from mailcast.sending import SendOutcome, Settings, StopRequest
     from mailcast.state import StateStore
 
 app = typer.Typer(
@@ -138,21 +137,30 @@ def _reading_store() -> "Iterator[StateStore | None]":
 GENTLE_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill or timeout, a closed terminal
 
 
+def _installed(handlers: dict[int, Any]) -> dict[int, Any]:
+    """Install handlers for the signals not ignored (under nohup, SIGHUP stays ignored); the old ones."""
+    return {
+        signum: signal.signal(signum, handler)
+        for signum, handler in handlers.items()
+        if signal.getsignal(signum) is not signal.SIG_IGN
+    }
+
+
 @contextmanager
-def _stops_gently(stop: threading.Event) -> Iterator[None]:
+def _stops_gently(stop: "StopRequest") -> Iterator[None]:
     """Ctrl-C, SIGTERM (kill, cron's timeout) or SIGHUP (the terminal closed) set `stop`: the send
-    finishes and records the messages in flight and starts no new one, so none is left in doubt;
-    a second signal stops at once."""
+    finishes and records the messages in flight and starts no new one, so none is left in doubt.
+    A second Ctrl-C or SIGTERM stops at once; a second SIGHUP (a closing terminal sends two) is ignored."""
 
     def first(signum: int, frame: object) -> None:
         stop.set()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        for other in GENTLE_SIGNALS[1:]:
-            signal.signal(other, signal.SIG_DFL)
-        with contextlib.suppress(OSError):  # a closed terminal (SIGHUP) has nowhere to say it
-            sys.stderr.write("Stopping (messages in flight are finished first; signal again to stop at once)\n")
+        _installed(
+            {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL, signal.SIGHUP: signal.SIG_IGN}
+        )
+        with contextlib.suppress(OSError):  # a closed terminal has nowhere to say it
+            sys.stderr.write("Stopping (messages in flight are finished first; Ctrl-C again to stop at once)\n")
 
-    before = {signum: signal.signal(signum, first) for signum in GENTLE_SIGNALS}
+    before = _installed(dict.fromkeys(GENTLE_SIGNALS, first))
     try:
         yield
     finally:
@@ -162,14 +170,13 @@ def _stops_gently(stop: threading.Event) -> Iterator[None]:
 
 @contextmanager
 def _signals_interrupt() -> Iterator[None]:
-    """Ctrl-C and SIGTERM raise KeyboardInterrupt inside (at a prompt, they mean no)."""
-    before = signal.signal(signal.SIGINT, signal.default_int_handler)
-    before_term = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    """Ctrl-C, SIGTERM and SIGHUP raise KeyboardInterrupt inside (at a prompt, they mean no)."""
+    before = _installed(dict.fromkeys(GENTLE_SIGNALS, signal.default_int_handler))
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, before)
-        signal.signal(signal.SIGTERM, before_term)
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
 
 
 def _settings() -> "Settings":
@@ -336,7 +343,7 @@ def send_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Start or continue this campaign's run now."""
-    from mailcast.display import LogProgress, TerminalProgress, print_json
+    from mailcast.display import LogProgress, TerminalProgress
     from mailcast.sending import SendOptions, SendPlan, send_campaign
 
     campaign = _load(campaign_file)
@@ -373,9 +380,18 @@ def send_command(
             outcome = send_campaign(campaign, store, settings, options, progress=progress, confirm=confirm)
     finally:
         if progress is not None:
-            progress.stop()
+            with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP): the state file has it all
+                progress.stop()
         if store is not None:
             store.close()
+    with contextlib.suppress(OSError):
+        _show_outcome(console, outcome, as_json=as_json)
+    raise typer.Exit(int(outcome.exit_code))
+
+
+def _show_outcome(console: "Console", outcome: "SendOutcome", *, as_json: bool) -> None:
+    from mailcast.display import print_json
+
     if as_json:
         print_json(
             {
@@ -398,7 +414,6 @@ def send_command(
                 markup=False,
             )
         console.print(outcome.summary, soft_wrap=True, markup=False)
-    raise typer.Exit(int(outcome.exit_code))
 
 
 @command("test")
@@ -518,7 +533,9 @@ def _change_status(campaign: str, action: str) -> None:
                     hint="Only a pause by hand is lifted by resume; mailcast send (or run-due) continues the run.",
                 )
             # `status` says sending only while a process sends; until then the run waits, no longer held
-            store.set_run_status(run.id, "paused", now=now, reason="resumed: the next send or run-due continues it")
+            resumed = "resumed: the next send or run-due continues it"
+            if not store.set_run_status(run.id, "paused", now=now, reason=resumed, unless_finished=True):
+                raise finished
             message = f"Resumed run {run.id} of {name}: the next mailcast send (or run-due) continues it."
         else:
             if not store.set_run_status(run.id, "cancelled", now=now, reason="cancelled by hand", unless_finished=True):

@@ -43,6 +43,20 @@ class SendOptions:
     only_due_retries: bool = False
 
 
+class StopRequest:
+    """A flag a signal handler sets and the workers read. Unlike threading.Event it takes no lock,
+    so a second signal arriving while the first handler runs cannot deadlock it."""
+
+    def __init__(self) -> None:
+        self._requested = False
+
+    def set(self) -> None:
+        self._requested = True
+
+    def is_set(self) -> bool:
+        return self._requested
+
+
 @dataclass
 class Settings:
     """What the CLI reads from the environment once and hands to the core."""
@@ -53,8 +67,8 @@ class Settings:
     ssl_context: ssl.SSLContext | None = None
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
-    # Set on Ctrl-C or SIGTERM: messages in flight are finished and recorded, nothing new starts
-    stop: threading.Event = field(default_factory=threading.Event)
+    # Set on Ctrl-C, SIGTERM or SIGHUP: messages in flight are finished and recorded, nothing new starts
+    stop: StopRequest = field(default_factory=lambda: StopRequest())
 
 
 class SendProgress(Protocol):
