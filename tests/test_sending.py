@@ -435,7 +435,9 @@ def test_controls_work_while_the_campaign_file_is_broken(tmp_path: Path) -> None
     assert mailcast("status", str(campaign), "--json", state=state).json()[0]["sent"] == 2
     assert mailcast("report", str(campaign), "--json", state=state).json()["totals"]["pending"] == 3
     assert mailcast("pause", str(campaign), state=state).code == 0
+    campaign.write_text("name: [news\n", encoding="utf-8")  # not even YAML: the file's stem names it
     assert mailcast("cancel", str(campaign), state=state).code == 0
+    assert mailcast("status", "--json", state=state).json()[0]["status"] == "cancelled"
 
 
 def test_ctrl_c_waits_for_every_message_in_flight(tmp_path: Path, smtp_server: Callable[..., TestServer]) -> None:

@@ -120,6 +120,20 @@ def test_connection_lost_after_the_whole_message_is_never_retried(smtp_server: C
     assert server.connections == 2 and slept == []  # one reconnect for r2, no second try for r1
 
 
+def test_no_new_attempt_starts_once_the_run_is_stopping(smtp_server: Callable[..., TestServer]) -> None:
+    server = smtp_server(replies={"r1@example.com": "451 4.3.0 Try again later"})
+    stopping: list[bool] = []
+    slept: list[float] = []
+    conn = SmtpConnection(
+        config(server), password=None, sleep=slept.append, max_attempts=3, should_stop=lambda: bool(stopping)
+    )
+    stopping.append(True)  # Ctrl-C arrived while the first attempt was out
+    result = conn.send(SENDER, "r1@example.com", message("r1@example.com"))
+    conn.close()
+    assert result.status == "deferred" and "stopping" in result.reply and result.attempts == 1
+    assert slept == []  # no backoff wait either
+
+
 def test_wrong_password_names_user_and_host_not_password(smtp_server: Callable[..., TestServer]) -> None:
     server = smtp_server(user="news", password="right")
     with pytest.raises(SmtpAuthError) as caught:
