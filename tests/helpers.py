@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,35 @@ def env_for(state: Path, now: str | None = None, **extra: str) -> dict[str, str]
 
 
 def mailcast(*args: str, state: Path, now: str | None = None, cwd: Path | None = None, **extra: str) -> Result:
+    """Run a mailcast command as a user would, in this process (Typer's CliRunner): the same app,
+    environment, exit code and output. Signals, kill -9 and terminals need a real process:
+    `mailcast_process` and `start_mailcast`."""
+    from typer.testing import CliRunner
+
+    from mailcast.cli import app
+
+    env: dict[str, str | None] = dict(env_for(state, now, **extra))
+    env.setdefault("MAILCAST_NOW", None)  # unset unless given
+    with _working_directory(cwd):
+        result = CliRunner().invoke(app, list(args), env=env)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception  # a traceback a user would have seen: a bug
+    return Result(result.exit_code, result.stdout, result.stderr)
+
+
+@contextmanager
+def _working_directory(folder: Path | None) -> Iterator[None]:
+    before = Path.cwd()
+    if folder is not None:
+        os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def mailcast_process(*args: str, state: Path, now: str | None = None, cwd: Path | None = None, **extra: str) -> Result:
+    """Run the real `mailcast` command in its own process and wait for it."""
     proc = subprocess.run(
         [*MAILCAST, *args],
         capture_output=True,
@@ -115,7 +146,9 @@ def rsa_key_pem() -> bytes:
 def wait_for_messages(server: Any, count: int, timeout: float = 60) -> None:
     """Block until the test server has received `count` messages (a real process is sending)."""
     deadline = time.monotonic() + timeout
-    while len(server.messages) < count and time.monotonic() < deadline:
+    while len(server.messages) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the test server got {len(server.messages)} of {count} messages in {timeout} s")
         time.sleep(0.01)
 
 

@@ -49,6 +49,11 @@ class Behaviour:
     # drop the connection after the whole message of these arrived, before replying, the first time: the
     # sender cannot know whether it was taken (this server keeps nothing)
     drop_on_data: set[str] = field(default_factory=set)
+    # the reply to every RCPT while set (a relay that refuses everyone alike); may be changed while running
+    reject_all: str | None = None
+    # keep the whole message of these recipients, then hold the reply back (a minute): a sender killed meanwhile
+    # has handed the message over without learning so
+    hold_reply: set[str] = field(default_factory=set)
 
 
 class Handler:
@@ -59,6 +64,7 @@ class Handler:
         self.answered: dict[str, int] = {}
         self.dropped: set[str] = set()
         self.drop_done = False
+        self.rcpt_count = 0  # RCPT commands seen, accepted or not
 
     async def _wait(self) -> None:
         if self.b.delay:
@@ -77,12 +83,15 @@ class Handler:
     ) -> str:
         await self._wait()
         with self.lock:
+            self.rcpt_count += 1
             drop = self.b.drop_after is not None and not self.drop_done and len(self.messages) >= self.b.drop_after
             self.drop_done = self.drop_done or drop
         if drop:
-            assert server.transport is not None
+            assert isinstance(server.transport, asyncio.Transport)
             server.transport.abort()
             return "421 dropped"
+        if self.b.reject_all is not None:
+            return self.b.reject_all
         reply = self.b.replies.get(address)
         if reply is not None:
             times = self.b.replies_times.get(address)
@@ -102,7 +111,7 @@ class Handler:
             if drop:
                 self.dropped.add(to)
         if drop:
-            assert server.transport is not None
+            assert isinstance(server.transport, asyncio.Transport)
             server.transport.abort()
             return "421 dropped"
         if to in self.b.data_replies:
@@ -110,6 +119,8 @@ class Handler:
         data = envelope.original_content or b""
         with self.lock:
             self.messages.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), data))
+        if to in self.b.hold_reply:
+            await asyncio.sleep(60)
         return "250 2.0.0 Message accepted"
 
 
@@ -136,7 +147,7 @@ class TestServer(Controller):
     ) -> None:
         self.behaviour = behaviour or Behaviour()
         self.handler_ = Handler(self.behaviour)
-        self.counter = type("Counter", (CountingSMTP,), {"connections": 0})
+        self.counter: type[CountingSMTP] = type("Counter", (CountingSMTP,), {"connections": 0})
         kwargs: dict[str, Any] = {}
         if self.behaviour.user is not None:
             kwargs.update(authenticator=self._authenticate, auth_require_tls=False, auth_required=True)
@@ -157,7 +168,7 @@ class TestServer(Controller):
         self.counter.connections = 0  # the controller's own readiness check is not a client
 
     def factory(self) -> SMTP:
-        return self.counter(self.handler, **self.SMTP_kwargs)  # type: ignore[no-any-return]
+        return self.counter(self.handler, **self.SMTP_kwargs)
 
     def _authenticate(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
@@ -172,7 +183,7 @@ class TestServer(Controller):
     def _trigger_server(self) -> None:
         # Controller checks readiness with a plain connection; with implicit TLS that would fail.
         if self.ssl_context is None:
-            super()._trigger_server()
+            super()._trigger_server()  # type: ignore[no-untyped-call]
         else:
             import socket
 
@@ -209,7 +220,7 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.0)
     args = parser.parse_args()
     server = TestServer(Behaviour(delay=args.delay), port=args.port)
-    server.handler_.messages = _Discard()  # type: ignore[assignment]
+    server.handler_.messages = _Discard()
     server.start()
     print(server.port, flush=True)
     try:
@@ -219,16 +230,16 @@ def main() -> None:
         server.stop()
 
 
-class _Discard(list):  # type: ignore[type-arg]
+class _Discard(list[Received]):
     """Benchmarks count messages but do not keep them."""
 
-    count = 0
+    received = 0
 
-    def append(self, item: Any) -> None:
-        self.count += 1
+    def append(self, item: Received) -> None:
+        self.received += 1
 
     def __len__(self) -> int:
-        return self.count
+        return self.received
 
 
 if __name__ == "__main__":

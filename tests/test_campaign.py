@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import rsa_key_pem
+from helpers import mailcast, rsa_key_pem
 from mailcast.campaign import SmtpTransport, load_campaign
 from mailcast.errors import ExitCode, ProblemsError
 
@@ -175,3 +175,54 @@ def test_a_dkim_key_that_cannot_sign_is_found_by_check(tmp_path: Path) -> None:
     (tmp_path / "dkim.key").write_text("not a key", encoding="utf-8")
     found = problems(write(tmp_path, GOOD + "dkim: {domain: example.com, selector: s1, private_key_file: dkim.key}\n"))
     assert found[0].startswith("6|dkim.private_key_file|") and "cannot sign" in found[0]
+
+
+def test_a_key_written_twice_is_located_at_the_repeat_at_any_depth(tmp_path: Path) -> None:
+    text = GOOD + (
+        'subject: "Hello again"\n'  # line 6, first on line 2
+        "colour: red\n"
+        "transport:\n"
+        "  type: smtp\n"
+        "  host: 127.0.0.1\n"
+        "  port: 2525\n"  # line 11
+        "  security: none\n"
+        "  port: 2626\n"  # line 13
+        "headers: {X-A: a, X-A: b}\n"  # line 14: a flow mapping, both on one line
+    )
+    found = problems(write(tmp_path, text))
+    assert [f for f in found if "twice" in f] == [
+        "6|subject|subject is written twice on line 2 and again on line 6; "
+        "YAML would quietly keep only the last one, so delete the one you do not mean",
+        "13|transport.port|transport.port is written twice on line 11 and again on line 13; "
+        "YAML would quietly keep only the last one, so delete the one you do not mean",
+        "14|headers.X-A|headers.X-A is written twice on line 14; "
+        "YAML would quietly keep only the last one, so delete the one you do not mean",
+    ]
+    assert any(f.startswith("7|colour|unknown key") for f in found), found  # reported with the others
+
+
+def test_keys_that_only_look_alike_are_not_repeats(tmp_path: Path) -> None:
+    text = GOOD + "tags: {a: x}\nheaders: {X-A: a, x-a: b}\nlimits: {warmup: [1, 2, 1]}\n"
+    load_campaign(write(tmp_path, text))  # case differs, and repeated list items are no keys
+
+
+def test_a_repeated_key_stops_check_with_exit_78_naming_file_line_and_key(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD + "transport: {type: maildir, path: outbox, path: elsewhere}\n")
+    result = mailcast("check", str(path), state=tmp_path / "state.db")
+    assert result.code == 78, result
+    assert "news.yaml:6: transport.path is written twice on line 6;" in result.out + result.err
+
+
+def test_unsubscribe_mailto_must_be_an_address(tmp_path: Path) -> None:
+    ok = load_campaign(write(tmp_path, GOOD + "unsubscribe: {mailto: Unsub@Bücher.example}\n"))
+    assert ok.unsubscribe is not None and ok.unsubscribe.mailto == "Unsub@xn--bcher-kva.example"
+    found = problems(write(tmp_path, GOOD + "unsubscribe:\n  mailto: not-an-address\n"))
+    assert len(found) == 1 and found[0].startswith(
+        '7|unsubscribe.mailto|unsubscribe.mailto: "not-an-address" is not a valid address'
+    )
+    assert "give the address that takes unsubscribe requests" in found[0]
+    prefixed = problems(write(tmp_path, GOOD + "unsubscribe: {mailto: 'mailto:unsub@example.com'}\n"))
+    assert prefixed == [
+        '6|unsubscribe.mailto|unsubscribe.mailto: write just the address, without "mailto:" '
+        "(mailcast writes the link itself): mailto: unsub@example.com"
+    ]

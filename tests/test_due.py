@@ -126,3 +126,48 @@ def test_sigterm_stops_run_due_before_the_next_campaign(tmp_path: Path, smtp_ser
     err = signal_when(proc, server, 3, signal.SIGTERM)
     assert proc.returncode == 75 and "Traceback" not in err
     assert len(server.messages) < 40 and not (folder / "b" / "outbox").exists()
+
+
+def test_run_due_skips_quietly_a_campaign_another_process_holds(tmp_path: Path) -> None:
+    from mailcast.lock import CampaignLock
+
+    folder = tmp_path / "campaigns"
+    write_campaign(folder / "held", 2, name="held", extra={"schedule": {"start": "2026-12-01 09:00"}})
+    write_campaign(folder / "free", 2, name="free", extra={"schedule": {"start": "2026-12-01 09:00"}})
+    state = tmp_path / "state.db"
+    with CampaignLock(tmp_path / "state.db.locks", "held"):  # where StateStore.locks_folder puts them
+        result = mailcast("run-due", str(folder), state=state, now="2026-12-01T10:00:00+00:00", TZ="UTC")
+    assert result.code == 0, result.err
+    assert result.err == "" and "held" not in result.out and "of free: 2 sent" in result.out
+    assert not (folder / "held" / "outbox").exists()
+    assert len(maildir_recipients(folder / "free" / "outbox")) == 2
+    later = mailcast("run-due", str(folder), state=state, now="2026-12-01T10:05:00+00:00", TZ="UTC")
+    assert later.code == 0 and "of held: 2 sent" in later.out  # once free, the next run-due sends it
+
+
+def test_run_due_alone_with_a_held_campaign_prints_nothing(tmp_path: Path) -> None:
+    from mailcast.lock import CampaignLock
+
+    folder = tmp_path / "campaigns"
+    write_campaign(folder / "held", 2, name="held", extra={"schedule": {"start": "2026-12-01 09:00"}})
+    with CampaignLock(tmp_path / "state.db.locks", "held"):
+        result = mailcast("run-due", str(folder), state=tmp_path / "state.db", now="2026-12-01T10:00:00+00:00")
+    assert (result.code, result.out, result.err) == (0, "", "")
+    assert not (folder / "held" / "outbox").exists()
+
+
+def test_rows_left_in_doubt_are_told_once_and_never_resent(
+    tmp_path: Path, smtp_server: Callable[..., TestServer]
+) -> None:
+    server = smtp_server(drop_on_data={"r2@example.com"})
+    folder = tmp_path / "campaigns"
+    campaign = write_campaign(folder / "news", 3, transport=smtp(server.port))
+    state = tmp_path / "state.db"
+    sent = mailcast("send", str(campaign), "--yes", state=state)
+    assert sent.code == 75 and "r2@example.com" in sent.out
+    first = mailcast("run-due", str(folder), state=state)
+    assert first.code == 75
+    assert "r2@example.com" in first.out and "--resend-in-doubt" in first.out
+    second = mailcast("run-due", str(folder), state=state)
+    assert (second.code, second.out, second.err) == (0, "", "")
+    assert sorted(server.recipients()) == ["r1@example.com", "r3@example.com"]  # r2's copy was dropped unanswered

@@ -11,7 +11,15 @@ import pytest
 
 from helpers import rsa_key_pem
 from mailcast.errors import ConfigError, ExitCode
-from mailcast.message import Attachment, DkimSigner, HeaderInjectionError, MessageBuilder, ad_subject, make_message_id
+from mailcast.message import (
+    Attachment,
+    DkimSigner,
+    HeaderInjectionError,
+    MessageBuilder,
+    ad_subject,
+    encode_uri,
+    make_message_id,
+)
 from mailcast.unsubscribe import FOOTERS, add_footer_html, footer_html, footer_text, list_unsubscribe_header
 
 DATE = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
@@ -70,7 +78,7 @@ def test_all_headers() -> None:
         tags={"campaign": "spring", "kind": "news"},
         attachments=[],
     )
-    _, parsed = build(builder, list_unsubscribe="<https://example.com/u>, <mailto:u@example.com>", one_click=True)
+    _, parsed = build(builder, list_unsubscribe=["https://example.com/u", "mailto:u@example.com"], one_click=True)
     assert parsed["From"].addresses[0].display_name == "Zoë Müller"
     assert parsed["To"] == "zoe@example.org"
     assert [a.addr_spec for a in parsed["Reply-To"].addresses] == ["support@example.com", "help@example.org"]
@@ -113,7 +121,7 @@ def test_attachments_make_multipart_mixed() -> None:
 @pytest.mark.parametrize("field", ["subject", "to"])
 def test_line_breaks_never_reach_a_header(field: str) -> None:
     with pytest.raises(HeaderInjectionError) as caught:
-        build(**{field: "x@example.com\r\nBcc: victim@example.com"})
+        build(None, **{field: "x@example.com\r\nBcc: victim@example.com"})
     assert caught.value.exit_code == ExitCode.DATA
 
 
@@ -167,9 +175,105 @@ def test_footers_in_eleven_languages() -> None:
     )
 
 
-def test_list_unsubscribe_one_click_needs_a_url() -> None:
+def test_list_unsubscribe_one_click_needs_an_https_url() -> None:
     assert list_unsubscribe_header("https://example.com/u", "u@example.com") == (
-        "<https://example.com/u>, <mailto:u@example.com?subject=unsubscribe>", True,
+        ["https://example.com/u", "mailto:u@example.com?subject=unsubscribe"], True,
     )  # fmt: skip
-    assert list_unsubscribe_header(None, "u@example.com") == ("<mailto:u@example.com?subject=unsubscribe>", False)
-    assert list_unsubscribe_header(None, None) == (None, False)
+    assert list_unsubscribe_header("http://example.com/u", None) == (["http://example.com/u"], False)
+    assert list_unsubscribe_header("HTTPS://example.com/u", None)[1] is True
+    assert list_unsubscribe_header(None, "u@example.com") == (["mailto:u@example.com?subject=unsubscribe"], False)
+    assert list_unsubscribe_header(None, None) == ([], False)
+
+
+@pytest.mark.parametrize(
+    ("rendered", "encoded"),
+    [
+        ("https://example.com/u?name=Zoë", "https://example.com/u?name=Zo%C3%AB"),
+        ("https://example.com/u?n=Ann Lee&c=東京", "https://example.com/u?n=Ann%20Lee&c=%E6%9D%B1%E4%BA%AC"),
+        ("https://example.com/u?e=a%40b.com&x=50%", "https://example.com/u?e=a%40b.com&x=50%25"),
+        ('https://example.com/u?a=<b>&q="x"|{}', "https://example.com/u?a=%3Cb%3E&q=%22x%22%7C%7B%7D"),
+        ("https://example.com/a/b;c?d=e,f+g#h!$'()*[]@~", "https://example.com/a/b;c?d=e,f+g#h!$'()*[]@~"),
+    ],
+)
+def test_uris_are_percent_encoded_once(rendered: str, encoded: str) -> None:
+    assert encode_uri(rendered) == encoded
+    assert encode_uri(encoded) == encoded  # already valid: left as it is
+
+
+def list_unsubscribe_lines(data: bytes) -> list[bytes]:
+    head = data.split(b"\r\n\r\n")[0].split(b"\r\n")
+    start = next(i for i, line in enumerate(head) if line.startswith(b"List-Unsubscribe:"))
+    end = start + 1
+    while head[end].startswith(b" "):
+        end += 1
+    return head[start:end]
+
+
+def test_a_non_ascii_unsubscribe_url_stays_a_usable_uri() -> None:
+    uris, one_click = list_unsubscribe_header("https://example.com/u?name=Zoë", "u@example.com")
+    data, parsed = build(list_unsubscribe=uris, one_click=one_click)
+    header = b"\r\n".join(list_unsubscribe_lines(data))
+    assert b"=?" not in header and b"Zo%C3%AB" in header
+    assert parsed["List-Unsubscribe"] == (
+        "<https://example.com/u?name=Zo%C3%AB>, <mailto:u@example.com?subject=unsubscribe>"
+    )
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_a_long_unsubscribe_url_is_folded_only_between_uris() -> None:
+    url = "https://example.com/u?token=" + "a1b2" * 200  # 828 characters
+    data, parsed = build(list_unsubscribe=[url, "mailto:u@example.com?subject=unsubscribe"])
+    lines = list_unsubscribe_lines(data)
+    assert lines == [f"List-Unsubscribe: <{url}>,".encode(), b" <mailto:u@example.com?subject=unsubscribe>"]
+    assert parsed["List-Unsubscribe"] == f"<{url}>, <mailto:u@example.com?subject=unsubscribe>"
+
+
+def test_a_url_that_cannot_fit_a_header_line_is_refused_not_split() -> None:
+    with pytest.raises(HeaderInjectionError, match="998") as caught:
+        build(list_unsubscribe=["https://example.com/u?t=" + "x" * 980])
+    assert caught.value.exit_code == ExitCode.DATA
+
+
+def qp_lines(data: bytes) -> list[bytes]:
+    return data.split(b"\r\n\r\n", 1)[1].split(b"\r\n")
+
+
+def test_quoted_printable_lines_stay_within_76_even_after_escaping_line_starts() -> None:
+    escaped = set()
+    for width in range(60, 80):
+        for tail in ("From here on " + "z" * 90, ".dotted " + "é" * 40, "From " + "=" * 40):
+            text = f"{'x' * width} {tail}\n{'y' * width}{tail}\nend\n"
+            data, parsed = build(text=text)
+            lines = qp_lines(data)
+            assert max(len(line) for line in lines) <= 76, text
+            assert not any(line.startswith((b"From ", b".")) for line in lines)
+            escaped |= {line[:3] for line in lines if line.startswith((b"=46", b"=2E"))}
+            assert body(parsed) == text
+    assert escaped == {b"=46", b"=2E"}  # the texts did reach the escapes
+
+
+def test_text_attachments_say_their_charset_and_names_have_an_ascii_fallback() -> None:
+    csv = "Topf,Preis\nTöpfe,12\n".encode()
+    latin1 = "Töpfe\n".encode("latin-1")
+    attachments = [
+        Attachment("Töpfe.csv", "text/csv", csv),
+        Attachment("plain.txt", "text/plain", b"ascii only\n"),
+        Attachment("old.txt", "text/plain", latin1),
+        Attachment("春天.pdf", "application/pdf", b"%PDF-1.4"),
+    ]
+    builder = MessageBuilder(sender="news@example.com", reply_to=[], headers={}, tags={}, attachments=attachments)
+    data, parsed = build(builder)
+    found = {part.get_filename(): part for part in parsed.iter_attachments()}
+    assert list(found) == ["Töpfe.csv", "plain.txt", "old.txt", "春天.pdf"]
+    assert found["Töpfe.csv"].get_content() == "Topf,Preis\nTöpfe,12\n"
+    assert found["Töpfe.csv"].get_content_charset() == "utf-8"
+    assert found["plain.txt"].get_content_charset() == "utf-8"
+    assert found["old.txt"].get_content_charset() is None  # not UTF-8: no claim that it is
+    assert found["春天.pdf"].get_content() == b"%PDF-1.4"
+    # a reader that knows only filename= (no RFC 2231) still gets a name
+    assert b'filename="Topfe.csv"' in data and b'filename="__.pdf"' in data
+    legacy = message_from_bytes(data)  # the compat32 parser reads filename=
+    assert [part.get_filename() for part in legacy.walk() if part.get_filename()] == [
+        "Topfe.csv", "plain.txt", "old.txt", "__.pdf",
+    ]  # fmt: skip
+    assert max(len(line) for line in data.split(b"\r\n")) <= 998

@@ -116,3 +116,72 @@ def test_strict_undefined_at_render(tmp_path: Path) -> None:
     templates, _ = load_templates(campaign(tmp_path, text="{{ name.first }}"))
     with pytest.raises(TemplateRenderError):
         templates.render({}, "a@example.com")
+
+
+def test_a_missing_variable_names_the_line_where_it_is_first_used(tmp_path: Path) -> None:
+    body = "<p>{{ name }}</p>\n<p>Hello</p>\n\n<p>{% if coupon %}{{ coupon }}{% endif %} {{ city }}</p>\n{{ coupon }}\n"
+    templates, _ = load_templates(campaign(tmp_path, html=body))
+    errors, _ = check_variables(templates, ["email", "name"], csv_file="recipients.csv")
+    assert [(e.file, e.line) for e in errors] == [("body.html", 4), ("body.html", 4)]
+    assert "'city'" in errors[0].message and "'coupon'" in errors[1].message
+    assert all("add a column" in e.message for e in errors)
+
+
+def test_unknown_filters_and_tests_are_found_at_compile_time_with_their_lines(tmp_path: Path) -> None:
+    body = "{{ name | capitalise }}\n{% if false %}\n{{ name | frobnicate }}\n{% endif %}\n{% if name is frobnicated %}x{% endif %}\n"
+    templates, problems = load_templates(campaign(tmp_path, text=body))
+    assert [(p.file, p.line) for p in problems] == [("body.text", 1), ("body.text", 3), ("body.text", 5)]
+    assert "no Jinja filter is named 'capitalise' (did you mean 'capitalize'?)" in problems[0].message
+    assert "no Jinja filter is named 'frobnicate'" in problems[1].message  # in a branch no row takes
+    assert "no Jinja test is named 'frobnicated'" in problems[2].message
+    assert "body.text" not in templates.variables  # not compiled, so never rendered
+
+
+def test_an_unknown_filter_in_the_subject_names_the_subject_key(tmp_path: Path) -> None:
+    _, problems = load_templates(campaign(tmp_path, text="x", subject="Hi {{ name | capitalise }}"))
+    assert [(p.file, p.line, p.key) for p in problems] == [("c.yaml", 2, "subject")]
+    assert problems[0].message.startswith("subject: no Jinja filter is named 'capitalise'")
+
+
+def test_errors_jinja_finds_only_when_compiling_are_problems(tmp_path: Path) -> None:
+    body = "Hi {{ name }}\n\n{% for loop in [1] %}{% endfor %}\n"
+    _, problems = load_templates(campaign(tmp_path, text=body))
+    assert [(p.file, p.line) for p in problems] == [("body.text", 3)]
+    assert "special loop variable" in problems[0].message
+
+
+def test_a_template_jinja_cannot_turn_into_python_is_a_problem(tmp_path: Path) -> None:
+    _, problems = load_templates(campaign(tmp_path, text="{% macro m(a, a) %}{% endmacro %}{{ name }}"))
+    assert [(p.file, p.line) for p in problems] == [("body.text", None)]
+    assert "Jinja cannot compile this template" in problems[0].message
+
+
+def test_a_render_error_names_the_template_line(tmp_path: Path) -> None:
+    templates, _ = load_templates(campaign(tmp_path, text="Hi\n\n{{ '%d' | format(name) }}\n"))
+    with pytest.raises(TemplateRenderError, match=r"^body\.text:3: TypeError: %d format"):
+        templates.render({"name": "A"}, "a@example.com")
+
+
+def test_a_render_error_in_the_subject_names_the_campaign_file_line(tmp_path: Path) -> None:
+    templates, _ = load_templates(campaign(tmp_path, text="x", subject="{{ name.first }}"))
+    with pytest.raises(TemplateRenderError, match=r"^subject \(c\.yaml:2\): 'str object' has no attribute 'first'"):
+        templates.render({"name": "A"}, "a@example.com")
+
+
+def test_unsubscribe_url_without_an_unsubscribe_section_is_an_error(tmp_path: Path) -> None:
+    templates, _ = load_templates(campaign(tmp_path, text="{{ name }}\n\nBye: {{ unsubscribe_url }}\n"))
+    errors, _ = check_variables(templates, ["email", "name", "unsubscribe_url"], csv_file="recipients.csv")
+    assert [(e.file, e.line) for e in errors] == [("body.text", 3)]
+    assert "'unsubscribe_url'" in errors[0].message and "no unsubscribe section" in errors[0].message
+    assert "add one (unsubscribe: with url: or mailto:)" in errors[0].message
+
+
+def test_unsubscribe_url_with_a_mailto_only_section_is_fine(tmp_path: Path) -> None:
+    extra = "unsubscribe: {mailto: stop@example.com}\n"
+    templates, _ = load_templates(campaign(tmp_path, text="{{ name }} {{ unsubscribe_url }}", extra=extra))
+    errors, _ = check_variables(templates, ["email", "name"], csv_file="recipients.csv")
+    assert errors == []
+    assert (
+        templates.render({"name": "A"}, "a@example.com").unsubscribe_url
+        == "mailto:stop@example.com?subject=unsubscribe"
+    )

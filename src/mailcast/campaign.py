@@ -83,6 +83,20 @@ class Unsubscribe(_Section):
     mailto: str | None = None
     footer: Literal[FOOTER_LANGUAGES] = "en"  # type: ignore[valid-type]
 
+    @field_validator("mailto")
+    @classmethod
+    def _mailto_address(cls, value: str) -> str:
+        address = value.strip()
+        if address[:7].lower() == "mailto:":
+            raise ValueError(
+                f'write just the address, without "mailto:" (mailcast writes the link itself): '
+                f"mailto: {address[7:].strip()}"
+            )
+        try:
+            return check_address(address)
+        except ValueError as exc:
+            raise ValueError(f"{exc}; give the address that takes unsubscribe requests") from None
+
     @model_validator(mode="after")
     def _a_way_out(self) -> Unsubscribe:
         if not (self.url or self.mailto):
@@ -169,6 +183,8 @@ class Limits(_Section):
     daily: Annotated[int, Field(gt=0)] | None = None
     warmup: Literal["standard", "off"] | list[Annotated[int, Field(gt=0)]] = "standard"
     rate: Annotated[float, Field(gt=0)] | None = None
+    # this many permanent rejections in a row in one run mean the server, not the addresses: the run stops
+    max_rejections_in_a_row: Annotated[int, Field(ge=2)] = 20
 
     @field_validator("warmup", mode="before")
     @classmethod
@@ -397,13 +413,13 @@ def load_campaign(path: Path) -> Campaign:
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise _config_error([Problem(f"YAML error: {problem}", file=shown, line=line)]) from None
-    lines = _key_lines(node)
+    lines, repeats = _key_lines(node)
     if not isinstance(data, dict):
         raise _config_error(
             [Problem("the campaign file must be a mapping of keys (name, from, subject, …)", file=shown, line=1)]
         )
 
-    problems: list[Problem] = []
+    problems = [_repeat_problem(key, line, first, shown) for key, line, first in repeats]
     transport = data.get("transport")
     if isinstance(transport, dict) and "password" in transport:
         problems.append(
@@ -520,12 +536,18 @@ def _config_error(
     return ProblemsError(problems=problems, kind=ExitCode.CONFIG, partial=partial)
 
 
-def _key_lines(node: yaml.Node | None) -> dict[tuple[Any, ...], int]:
-    """Map each key path, such as ("transport", "port"), to the 1-based line where it stands."""
+def _key_lines(node: yaml.Node | None) -> tuple[dict[tuple[Any, ...], int], list[tuple[str, int, int]]]:
+    """Map each key path, such as ("transport", "port"), to the 1-based line where it stands; and
+    list each key written twice in one mapping as (dotted key, its line, the line of the first)."""
     lines: dict[tuple[Any, ...], int] = {}
+    repeats: list[tuple[str, int, int]] = []
+    looked_at: set[int] = set()  # an aliased mapping is walked again but its repeats are reported once
 
     def walk(current: yaml.Node, prefix: tuple[Any, ...]) -> None:
         if isinstance(current, yaml.MappingNode):
+            if id(current) not in looked_at:
+                looked_at.add(id(current))
+                repeats.extend(_repeated_keys(current, prefix))
             for key_node, value_node in current.value:
                 path = (*prefix, key_node.value)
                 lines[path] = key_node.start_mark.line + 1
@@ -538,7 +560,33 @@ def _key_lines(node: yaml.Node | None) -> dict[tuple[Any, ...], int]:
 
     if node is not None:
         walk(node, ())
-    return lines
+    return lines, repeats
+
+
+def _repeated_keys(mapping: yaml.MappingNode, prefix: tuple[Any, ...]) -> list[tuple[str, int, int]]:
+    """Keys written twice in one mapping, as (dotted key, its line, the line of the first)."""
+    first_lines: dict[tuple[str, str], int] = {}
+    repeats = []
+    for key_node, _ in mapping.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            continue  # a complex key (a list or mapping as key) is refused later as an unknown key
+        line = key_node.start_mark.line + 1
+        key = (key_node.tag, key_node.value)  # `1` and `"1"` are different keys
+        if key in first_lines:
+            repeats.append((".".join(str(p) for p in (*prefix, key_node.value)), line, first_lines[key]))
+        else:
+            first_lines[key] = line
+    return repeats
+
+
+def _repeat_problem(key: str, line: int, first: int, shown: str) -> Problem:
+    where = f"on line {first} and again on line {line}" if first != line else f"on line {line}"
+    return Problem(
+        f"{key} is written twice {where}; YAML would quietly keep only the last one, so delete the one you do not mean",
+        file=shown,
+        line=line,
+        key=key,
+    )
 
 
 def _problems_from(exc: ValidationError, shown: str, lines: dict[tuple[Any, ...], int]) -> list[Problem]:

@@ -9,6 +9,7 @@ from mailcast.errors import Problem
 from mailcast.message import ad_subject, has_control_character
 from mailcast.recipients import Recipient, RecipientList, load_recipients
 from mailcast.templates import Rendered, TemplateRenderError, TemplateSet, check_variables, load_templates
+from mailcast.unsubscribe import check_unsubscribe, unsubscribe_url_problem
 
 
 @dataclass
@@ -46,6 +47,7 @@ def check_campaign(campaign: Campaign, *, render_rows: bool = True) -> CheckRepo
     templates, template_problems = load_templates(campaign)
     report.templates = templates
     report.errors.extend(template_problems)
+    report.warnings.extend(check_unsubscribe(campaign, templates))
     if recipients.columns:
         errors, warnings = check_variables(
             templates, recipients.columns, csv_file=csv_shown, email_column=campaign.email_column
@@ -123,4 +125,6 @@ def check_rendered_row(
         return problem(
             "the unsubscribe URL contains a line break or control character; remove it from the values it uses"
         )
+    if too_long := unsubscribe_url_problem(rendered.unsubscribe_url):
+        return problem(too_long)
     return rendered

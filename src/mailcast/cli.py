@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from mailcast.sending import SendOutcome, Settings, StopRequest
     from mailcast.state import StateStore
 
+HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(
     name="mailcast",
     help="Send personalised email campaigns from the terminal and from cron: checked, exactly once, with warm-up.",
@@ -34,20 +35,36 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings=HELP_OPTIONS,
 )
-suppress_app = typer.Typer(help="The suppression list: addresses that are never sent to.", no_args_is_help=True)
+suppress_app = typer.Typer(
+    help="The suppression list: addresses that are never sent to.", no_args_is_help=True, context_settings=HELP_OPTIONS
+)
 app.add_typer(suppress_app, name="suppress")
 
 F = TypeVar("F", bound=Callable[..., Any])
 CampaignArg = Annotated[Path, typer.Argument(help="The campaign file (YAML).", metavar="CAMPAIGN")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout and nothing else.")]
+STATE_KEY = "mailcast.state"
+INTERRUPTED = 130  # Ctrl-C outside a send: nothing was changed
 
 
-class _Context:
-    state: Path | None = None
+def _remember_state(ctx: typer.Context, value: Path | None) -> Path | None:
+    """`--state` may stand before the command or after it; either way it is kept in the Typer context."""
+    if value is not None:
+        ctx.find_root().meta[STATE_KEY] = value
+    return value
 
 
-CONTEXT = _Context()
+StateOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--state",
+        help="The state file. Default: $MAILCAST_STATE, else mailcast/state.db in your state directory.",
+        metavar="PATH",
+        callback=_remember_state,
+    ),
+]
 
 
 def _reports_errors(func: F) -> F:
@@ -64,7 +81,7 @@ def _reports_errors(func: F) -> F:
             raise typer.Exit(int(exc.exit_code)) from None
         except KeyboardInterrupt:
             sys.stderr.write("Interrupted.\n")
-            raise typer.Exit(int(ExitCode.TEMPFAIL)) from None
+            raise typer.Exit(INTERRUPTED) from None
 
     return run  # type: ignore[return-value]
 
@@ -85,27 +102,21 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_options(
-    state: Annotated[
-        Path | None,
-        typer.Option(
-            "--state",
-            help="The state file. Default: $MAILCAST_STATE, else mailcast/state.db in your state directory.",
-            metavar="PATH",
-        ),
-    ] = None,
+    state: StateOpt = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
 ) -> None:
-    CONTEXT.state = state
+    """The options before the command; --state may also follow the command."""
 
 
 # Shared steps ---------------------------------------------------------------
 
 
-def _state_path() -> Path:
-    if CONTEXT.state is not None:
-        return CONTEXT.state
+def _state_path(ctx: typer.Context) -> Path:
+    given = ctx.find_root().meta.get(STATE_KEY)
+    if given is not None:
+        return Path(given)
     if os.environ.get("MAILCAST_STATE"):
         return Path(os.environ["MAILCAST_STATE"])
     from platformdirs import user_state_path
@@ -113,20 +124,20 @@ def _state_path() -> Path:
     return user_state_path("mailcast") / "state.db"
 
 
-def _open_store(*, must_exist: bool = False) -> "StateStore | None":
+def _open_store(ctx: typer.Context, *, must_exist: bool = False) -> "StateStore | None":
     """The state store; None when `must_exist` and there is no state file yet (nothing to read)."""
     from mailcast.state import StateStore
 
-    path = _state_path()
+    path = _state_path(ctx)
     if must_exist and not path.exists():
         return None
     return StateStore(path)
 
 
 @contextmanager
-def _reading_store() -> "Iterator[StateStore | None]":
+def _reading_store(ctx: typer.Context) -> "Iterator[StateStore | None]":
     """The state store for commands that only read it: None when there is no state file yet."""
-    store = _open_store(must_exist=True)
+    store = _open_store(ctx, must_exist=True)
     try:
         yield store
     finally:
@@ -157,8 +168,12 @@ def _stops_gently(stop: "StopRequest") -> Iterator[None]:
         _installed(
             {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL, signal.SIGHUP: signal.SIG_IGN}
         )
+        again = {
+            int(signal.SIGINT): "; Ctrl-C again to stop at once",
+            int(signal.SIGTERM): "; a second SIGTERM stops at once",
+        }
         with contextlib.suppress(OSError):  # a closed terminal has nowhere to say it
-            sys.stderr.write("Stopping (messages in flight are finished first; Ctrl-C again to stop at once)\n")
+            sys.stderr.write(f"Stopping (messages in flight are finished first{again.get(signum, '')})\n")
 
     before = _installed(dict.fromkeys(GENTLE_SIGNALS, first))
     try:
@@ -187,7 +202,7 @@ def _settings() -> "Settings":
     fixed = env.get("MAILCAST_NOW")
     first = current_time(env)
     clock = (lambda: first) if fixed else (lambda: current_time({}))
-    return Settings(clock=clock, zone=local_zone(env), env=env)
+    return Settings(clock=clock, zone=local_zone(), env=env)
 
 
 def _load(path: Path) -> "Campaign":
@@ -326,6 +341,7 @@ def preview_command(
 
 @command("send")
 def send_command(
+    ctx: typer.Context,
     campaign_file: CampaignArg,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Render and count only: connect to nothing, change no state.")
@@ -340,7 +356,15 @@ def send_command(
     again: Annotated[
         bool, typer.Option("--again", help="Start a new run of a campaign whose last run finished.")
     ] = False,
+    new_state: Annotated[
+        bool,
+        typer.Option(
+            "--new-state",
+            help="Start over in this state file although the campaign's runs are recorded in another one.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
+    state: StateOpt = None,
 ) -> None:
     """Start or continue this campaign's run now."""
     from mailcast.display import LogProgress, TerminalProgress
@@ -348,9 +372,11 @@ def send_command(
 
     campaign = _load(campaign_file)
     settings = _settings()
-    store = _open_store(must_exist=dry_run)
+    store = _open_store(ctx, must_exist=dry_run)
     console = _console()
-    options = SendOptions(dry_run=dry_run, limit=limit, resend_in_doubt=resend_in_doubt, again=again)
+    options = SendOptions(
+        dry_run=dry_run, limit=limit, resend_in_doubt=resend_in_doubt, again=again, new_state=new_state
+    )
 
     def confirm(plan: SendPlan) -> bool:
         if yes or not sys.stdin.isatty():
@@ -366,6 +392,8 @@ def send_command(
             question = f"{plan.blocked} Record the run so that send or run-due sends it then?"
         if plan.in_doubt and not resend_in_doubt:
             question = f"{plan.in_doubt} recipient(s) are in doubt and will not be resent. " + question
+        if plan.content_change:
+            question = f"{plan.content_change} {question}"
         try:
             with _signals_interrupt():
                 return typer.confirm(question, default=False, err=True)
@@ -404,9 +432,12 @@ def _show_outcome(console: "Console", outcome: "SendOutcome", *, as_json: bool) 
                 "failed_now": outcome.failed_now,
                 "deferred_now": outcome.deferred_now,
                 "in_doubt": outcome.in_doubt,
+                "notes": outcome.notes,
             }
         )
     else:
+        for note in outcome.notes:
+            console.print(note, soft_wrap=True, markup=False)
         if outcome.in_doubt:
             console.print(
                 f"In doubt (not resent; use --resend-in-doubt once you know they did not arrive): {', '.join(outcome.in_doubt)}",
@@ -417,7 +448,7 @@ def _show_outcome(console: "Console", outcome: "SendOutcome", *, as_json: bool) 
 
 
 @command("test")
-def test_command(
+def send_test_command(
     campaign_file: CampaignArg,
     to: Annotated[list[str], typer.Option("--to", help="A test address (repeat for more, at most 20).")],
     row: Annotated[
@@ -438,9 +469,11 @@ def test_command(
 
 @command("run-due")
 def run_due_command(
+    ctx: typer.Context,
     paths: Annotated[
         list[Path] | None, typer.Argument(help="Campaign files or folders (default: campaigns/).", metavar="PATH")
     ] = None,
+    state: StateOpt = None,
 ) -> None:
     """The cron entry point: start due scheduled and recurring runs, continue paused or deferred runs whose time has come.
 
@@ -450,7 +483,7 @@ def run_due_command(
     from mailcast.due import run_due, worst
 
     console = _console()
-    store = _open_store()
+    store = _open_store(ctx)
     assert store is not None
     settings = _settings()
     try:
@@ -466,6 +499,8 @@ def run_due_command(
             errors.print(f"{result.file}:", markup=False)
             show_error(errors, result.error)
         elif result.outcome is not None:
+            for note in result.outcome.notes:
+                console.print(note, markup=False, soft_wrap=True)
             console.print(result.outcome.summary, markup=False, soft_wrap=True)
     raise typer.Exit(int(worst([r.exit_code for r in results])))
 
@@ -489,10 +524,12 @@ def _scheduled_campaigns(only: "Campaign | None") -> "list[Campaign]":
 
 @command("status")
 def status_command(
+    ctx: typer.Context,
     campaign: Annotated[
         str | None, typer.Argument(help="A campaign file or name (default: all).", metavar="[CAMPAIGN]")
     ] = None,
     as_json: JsonOpt = False,
+    state: StateOpt = None,
 ) -> None:
     """The task list: one row per run with type, status, progress and when it resumes."""
     from mailcast.display import print_json, status_table
@@ -500,7 +537,7 @@ def status_command(
 
     name, loaded = _campaign_name(campaign) if campaign else (None, None)
     settings = _settings()
-    with _reading_store() as store:
+    with _reading_store(ctx) as store:
         rows = build_status(store, _scheduled_campaigns(loaded), only=name, now=settings.clock(), zone=settings.zone)
     if as_json:
         print_json([r.as_dict() for r in rows])
@@ -508,76 +545,55 @@ def status_command(
         status_table(_console(), rows)
 
 
-def _change_status(campaign: str, action: str) -> None:
-    from mailcast.state import PAUSED_BY_HAND
+def _change_status(ctx: typer.Context, campaign: str, action: str) -> None:
+    from mailcast import controls
 
+    change = {"pause": controls.pause_run, "resume": controls.resume_run, "cancel": controls.cancel_run}[action]
     name, _ = _campaign_name(campaign)
-    store = _open_store(must_exist=True)
-    run = store.latest_run(name) if store else None
-    if store is None or run is None:
-        raise UsageError(f"campaign {name!r} has no run in the state file", hint="mailcast status lists the runs.")
-    finished = UsageError(f"run {run.id} of {name} has finished meanwhile", hint="mailcast status shows how.")
-    try:
-        now = _settings().clock()
-        if run.finished:
-            raise UsageError(f"run {run.id} of {name} is already {run.status}", hint="Nothing to change.")
-        if action == "pause":
-            if not store.set_run_status(run.id, "paused", now=now, reason=PAUSED_BY_HAND, unless_finished=True):
-                raise finished
-            message = f"Paused run {run.id} of {name}; a running send stops after the message in flight."
-        elif action == "resume":
-            if not (run.status == "paused" and run.reason == PAUSED_BY_HAND):
-                waits = f"; it continues from {run.resume_at:%Y-%m-%d %H:%M} UTC" if run.resume_at else ""
-                raise UsageError(
-                    f"run {run.id} of {name} is not paused by hand ({run.status}: {run.reason or 'no reason'}{waits})",
-                    hint="Only a pause by hand is lifted by resume; mailcast send (or run-due) continues the run.",
-                )
-            # `status` says sending only while a process sends; until then the run waits, no longer held
-            resumed = "resumed: the next send or run-due continues it"
-            if not store.set_run_status(run.id, "paused", now=now, reason=resumed, unless_finished=True):
-                raise finished
-            message = f"Resumed run {run.id} of {name}: the next mailcast send (or run-due) continues it."
-        else:
-            if not store.set_run_status(run.id, "cancelled", now=now, reason="cancelled by hand", unless_finished=True):
-                raise finished
-            message = f"Cancelled run {run.id} of {name}; recipients not yet sent will not be."
-    finally:
-        store.close()
+    now = _settings().clock()
+    with _reading_store(ctx) as store:
+        message = change(store, name, now=now)
     _console().print(message, markup=False)
 
 
 @command("pause")
 def pause_command(
+    ctx: typer.Context,
     campaign: Annotated[str, typer.Argument(help="A campaign file or name.", metavar="CAMPAIGN")],
+    state: StateOpt = None,
 ) -> None:
     """Pause the campaign's run; a running send stops after the message in flight."""
-    _change_status(campaign, "pause")
+    _change_status(ctx, campaign, "pause")
 
 
 @command("resume")
 def resume_command(
+    ctx: typer.Context,
     campaign: Annotated[str, typer.Argument(help="A campaign file or name.", metavar="CAMPAIGN")],
+    state: StateOpt = None,
 ) -> None:
     """Resume a run paused by hand, so that send or run-due continues it."""
-    _change_status(campaign, "resume")
+    _change_status(ctx, campaign, "resume")
 
 
 @command("cancel")
 def cancel_command(
+    ctx: typer.Context,
     campaign: Annotated[str, typer.Argument(help="A campaign file or name.", metavar="CAMPAIGN")],
+    state: StateOpt = None,
 ) -> None:
     """Cancel the campaign's run; what was not sent is not sent."""
-    _change_status(campaign, "cancel")
+    _change_status(ctx, campaign, "cancel")
 
 
 @command("warmup")
-def warmup_command(as_json: JsonOpt = False) -> None:
+def warmup_command(ctx: typer.Context, as_json: JsonOpt = False, state: StateOpt = None) -> None:
     """Per sender domain: warm-up level, today's limit, sent today, remaining, when it resets."""
     from mailcast.display import print_json, warmup_table
     from mailcast.reports import build_warmup
 
     settings = _settings()
-    with _reading_store() as store:
+    with _reading_store(ctx) as store:
         rows = build_warmup(store, now=settings.clock(), zone=settings.zone)
     if as_json:
         print_json([r.as_dict() for r in rows])
@@ -587,19 +603,26 @@ def warmup_command(as_json: JsonOpt = False) -> None:
 
 @command("report")
 def report_command(
+    ctx: typer.Context,
     campaign: Annotated[str, typer.Argument(help="A campaign file or name.", metavar="CAMPAIGN")],
     csv_file: Annotated[
         Path | None, typer.Option("--csv", help="Write the recipients to this CSV file.", metavar="FILE")
     ] = None,
     run: Annotated[int | None, typer.Option(help="Report this run (default: the latest).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="With --csv: overwrite an existing file.")] = False,
     as_json: JsonOpt = False,
+    state: StateOpt = None,
 ) -> None:
     """Outcome per recipient and totals by status and recipient domain."""
     from mailcast.display import print_json, report_tables
     from mailcast.reports import build_report, write_report_csv
 
+    if csv_file is not None and csv_file.exists() and not force:
+        raise UsageError(
+            f"{csv_file} already exists; report does not overwrite it", hint="Choose a new file, or add --force."
+        )
     name, _ = _campaign_name(campaign)
-    with _reading_store() as store:
+    with _reading_store(ctx) as store:
         report = build_report(store, name, run_id=run)
     if csv_file is not None:
         write_report_csv(report, csv_file)
@@ -615,12 +638,12 @@ def report_command(
 
 
 @command("list", target=suppress_app)
-def suppress_list(as_json: JsonOpt = False) -> None:
+def suppress_list(ctx: typer.Context, as_json: JsonOpt = False, state: StateOpt = None) -> None:
     """List suppressed addresses (expired entries are left out)."""
     from mailcast.display import print_json
 
     settings = _settings()
-    with _reading_store() as store:
+    with _reading_store(ctx) as store:
         entries = store.suppressions(now=settings.clock()) if store else []
     if as_json:
         print_json(
@@ -662,13 +685,15 @@ def _expiry(days: int | None) -> Any:
 
 @command("add", target=suppress_app)
 def suppress_add(
+    ctx: typer.Context,
     addresses: Annotated[list[str], typer.Argument(help="Addresses to suppress.", metavar="ADDR")],
     reason: Annotated[str, typer.Option(help="Why (shown in lists and reports).")] = "blocked by hand",
     days: Annotated[int | None, typer.Option(help="Expire after N days (default: never).", min=1)] = None,
+    state: StateOpt = None,
 ) -> None:
     """Add addresses to the suppression list."""
     pairs = _keys(addresses)
-    store = _open_store()
+    store = _open_store(ctx)
     assert store is not None
     with store:
         count = store.suppress(pairs, reason=reason, now=_settings().clock(), expires_at=_expiry(days))
@@ -677,10 +702,12 @@ def suppress_add(
 
 @command("remove", target=suppress_app)
 def suppress_remove(
+    ctx: typer.Context,
     addresses: Annotated[list[str], typer.Argument(help="Addresses to take off the list.", metavar="ADDR")],
+    state: StateOpt = None,
 ) -> None:
     """Take addresses off the suppression list."""
-    store = _open_store(must_exist=True)
+    store = _open_store(ctx, must_exist=True)
     count = 0
     if store is not None:
         with store:
@@ -690,6 +717,7 @@ def suppress_remove(
 
 @command("import", target=suppress_app)
 def suppress_import(
+    ctx: typer.Context,
     csv_file: Annotated[
         Path,
         typer.Argument(
@@ -698,6 +726,7 @@ def suppress_import(
     ],
     reason: Annotated[str, typer.Option(help="Why (shown in lists and reports).")] = "imported",
     days: Annotated[int | None, typer.Option(help="Expire after N days (default: never).", min=1)] = None,
+    state: StateOpt = None,
 ) -> None:
     """Import addresses into the suppression list from a CSV file."""
     from mailcast.recipients import load_recipients
@@ -712,7 +741,7 @@ def suppress_import(
         from mailcast.errors import ProblemsError
 
         raise ProblemsError(problems=loaded.errors)
-    store = _open_store()
+    store = _open_store(ctx)
     assert store is not None
     pairs = [(r.email, r.key) for r in loaded.rows]
     with store:

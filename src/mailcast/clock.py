@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from datetime import datetime, timezone, tzinfo
-from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfoNotFoundError
 
 from mailcast.errors import UsageError
 
@@ -33,22 +31,15 @@ def current_time(env: Mapping[str, str]) -> datetime:
     return moment
 
 
-def local_zone(env: Mapping[str, str]) -> tzinfo:
-    """The machine's IANA zone (from TZ or /etc/localtime), so days and DST follow local rules."""
-    name = env.get("TZ", "").lstrip(":")
-    candidates = [name] if name else []
-    localtime = Path("/etc/localtime")
-    if localtime.is_symlink():
-        target = str(os.path.realpath(localtime))
-        if "zoneinfo/" in target:
-            candidates.append(target.split("zoneinfo/", 1)[1])
-    timezone_file = Path("/etc/timezone")
-    if timezone_file.is_file():
-        candidates.append(timezone_file.read_text(encoding="utf-8").strip())
-    for candidate in candidates:
-        try:
-            return ZoneInfo(candidate)
-        except (ZoneInfoNotFoundError, ValueError):
-            continue
-    fallback = datetime.now().astimezone().tzinfo
-    return fallback if fallback is not None else timezone.utc
+def local_zone() -> tzinfo:
+    """The machine's IANA zone, so days and DST follow local rules. tzlocal reads it the way the
+    system does: `TZ` as a name (`Europe/Berlin`, `:Europe/Berlin`) or a zoneinfo file path, else
+    /etc/localtime and the distribution's files. A POSIX rule in `TZ` (`CET-1CEST,M3.5.0,…`) names
+    no IANA zone: then the current offset from UTC is used, without DST changes."""
+    import tzlocal
+
+    try:
+        return tzlocal.reload_localzone()  # not the cached zone: TZ may differ from one command to the next
+    except (ZoneInfoNotFoundError, ValueError):
+        fallback = datetime.now().astimezone().tzinfo
+        return fallback if fallback is not None else timezone.utc

@@ -11,15 +11,31 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from markupsafe import escape
+
 from mailcast.campaign import Campaign
-from mailcast.message import Attachment, DkimSigner, MessageBuilder, ad_subject, make_message_id
+from mailcast.message import (
+    Attachment,
+    DkimSigner,
+    MessageBuilder,
+    ad_subject,
+    encode_uri,
+    make_message_id,
+    random_message_id,
+)
 from mailcast.templates import Rendered, TemplateSet
 from mailcast.unsubscribe import (
+    TEST_MAILTO,
+    TEST_URL,
     add_footer_html,
     add_footer_text,
     footer_html,
     footer_text,
     list_unsubscribe_header,
+    mailto_uri,
+    one_click_applies,
+    tester_notice_html,
+    tester_notice_text,
 )
 
 
@@ -28,6 +44,32 @@ class Composed:
     subject: str
     message_id: str
     data: bytes
+
+
+@dataclass(slots=True)
+class _Unsubscribe:
+    """A message's bodies with their unsubscribe footers, and its List-Unsubscribe URIs and one-click."""
+
+    html: str | None
+    text: str | None
+    uris: list[str]
+    one_click: bool
+
+
+def _url_replacements(url: str, encoded: str, new: str) -> tuple[dict[str, str], dict[str, str]]:
+    """What to replace in the text part and in the HTML part to turn `url` (as rendered, or as `encoded`,
+    and in HTML also escaped, as a template can have put it there) into `new`."""
+    text = {form: new for form in (url, encoded) if form != new}
+    html = text | {str(escape(form)): str(escape(new)) for form in (url, encoded)}
+    return text, {form: value for form, value in html.items() if form != value}
+
+
+def _replace(body: str | None, pairs: dict[str, str]) -> str | None:
+    if body is None:
+        return None
+    for form in sorted(pairs, key=len, reverse=True):
+        body = body.replace(form, pairs[form])
+    return body
 
 
 class Composer:
@@ -57,7 +99,18 @@ class Composer:
             dkim=signer,
         )
         self.domain = campaign.sender_domain
-        self.footer_language = campaign.unsubscribe.footer if campaign.unsubscribe else "none"
+        unsubscribe = campaign.unsubscribe
+        self.footer_language = unsubscribe.footer if unsubscribe else "none"
+        self.has_url = bool(unsubscribe and unsubscribe.url)
+        self.mailto_uris = [mailto_uri(unsubscribe.mailto)] if unsubscribe and unsubscribe.mailto else []
+        # a test message's links go nowhere, but are of the same kinds as the real ones
+        test_uris, _ = list_unsubscribe_header(
+            TEST_URL if self.has_url else None, TEST_MAILTO if self.mailto_uris else None
+        )
+        self.test_uris = test_uris
+        self.test_url = test_uris[0] if test_uris else ""
+        # the template starts with its scheme (the campaign file is checked for it), so every row has the same
+        self.one_click = one_click_applies(unsubscribe.url if unsubscribe else None)
 
     def compose(
         self,
@@ -69,33 +122,58 @@ class Composer:
         date: datetime,
         to: str | None = None,
         rendered: Rendered | None = None,
+        test: bool = False,
     ) -> Composed:
         """The message for the recipient `email` (addressed to `to` instead, for test sends).
 
+        A `test` message has a Message-ID of its own each time and unsubscribe links that go nowhere.
         Raises TemplateRenderError or HeaderInjectionError (both exit 65) for a row that cannot be built.
         """
         rendered = rendered or self.templates.render(values, email)
         subject = ad_subject(rendered.subject, self.campaign.ad_marker)
-        html, text = rendered.html, rendered.text
-        list_unsubscribe, one_click = None, False
-        unsubscribe = self.campaign.unsubscribe
-        if unsubscribe is not None:
-            url = rendered.unsubscribe_url
-            list_unsubscribe, one_click = list_unsubscribe_header(url if unsubscribe.url else None, unsubscribe.mailto)
-            if self.footer_language != "none":
-                if html is not None:
-                    html = add_footer_html(html, footer_html(self.footer_language, url))
-                if text is not None:
-                    text = add_footer_text(text, footer_text(self.footer_language, url))
-        message_id = make_message_id(run_token, key, self.domain)
+        if self.campaign.unsubscribe is None:
+            way_out = _Unsubscribe(rendered.html, rendered.text, [], False)
+        else:
+            way_out = self._test_unsubscribe(rendered) if test else self._unsubscribe(rendered)
+        message_id = random_message_id(self.domain) if test else make_message_id(run_token, key, self.domain)
         data = self.builder.build(
             to=to or email,
             subject=subject,
-            text=text,
-            html=html,
+            text=way_out.text,
+            html=way_out.html,
             message_id=message_id,
             date=date,
-            list_unsubscribe=list_unsubscribe,
-            one_click=one_click,
+            list_unsubscribe=way_out.uris,
+            one_click=way_out.one_click,
         )
         return Composed(subject=subject, message_id=message_id, data=data)
+
+    def _unsubscribe(self, rendered: Rendered) -> _Unsubscribe:
+        raw = rendered.unsubscribe_url
+        url = encode_uri(raw)  # links in the body and the footer show what the header holds
+        html, text = rendered.html, rendered.text
+        if url != raw:
+            in_text, in_html = _url_replacements(raw, url, url)
+            html, text = _replace(html, in_html), _replace(text, in_text)
+        uris = [url, *self.mailto_uris] if self.has_url else self.mailto_uris
+        html, text = self._footers(html, text, url, notice=False)
+        return _Unsubscribe(html, text, uris, self.one_click)
+
+    def _test_unsubscribe(self, rendered: Rendered) -> _Unsubscribe:
+        """The row's real unsubscribe link nowhere: a tester who clicks it must not unsubscribe a customer."""
+        real, url = rendered.unsubscribe_url, self.test_url
+        in_text, in_html = _url_replacements(real, encode_uri(real), url)
+        html, text = _replace(rendered.html, in_html), _replace(rendered.text, in_text)
+        html, text = self._footers(html, text, url, notice=True)
+        return _Unsubscribe(html, text, self.test_uris, self.one_click)
+
+    def _footers(self, html: str | None, text: str | None, url: str, *, notice: bool) -> tuple[str | None, str | None]:
+        language = self.footer_language
+        if language == "none" and not notice:
+            return html, text
+        if html is not None:
+            footer = footer_html(language, url) + (tester_notice_html() if notice else "")
+            html = add_footer_html(html, footer)
+        if text is not None:
+            text = add_footer_text(text, footer_text(language, url) + (tester_notice_text() if notice else ""))
+        return html, text

@@ -188,6 +188,8 @@ def report_tables(console: Console, report: CampaignReport) -> None:
     if trouble:
         cells = [[r["email"], r["status"], str(r["attempts"]), r["last_reply"] or ""] for r in trouble]
         show_table(console, ["email", "status", "attempts", "last reply"], cells, title="not sent", right=["attempts"])
+    for note in report.notes:
+        console.print(f"Note ({note['at'][:16]}): {note['note']}", markup=False, soft_wrap=True)
 
 
 def _label(delivery: Delivery) -> str:

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mailcast.campaign import Campaign, load_campaign
-from mailcast.errors import ExitCode, MailcastError, UsageError
+from mailcast.errors import CampaignBusyError, ExitCode, MailcastError, UsageError
 from mailcast.schedule import occurrences_due, schedule_zone
 from mailcast.sending import SendOptions, SendOutcome, SendProgress, Settings, send_campaign
-from mailcast.state import PAUSED_BY_HAND, StateStore
+from mailcast.state import StateStore
 
 # Worst first: what a cron job's exit code should say when several runs were touched.
 SEVERITY = (
@@ -30,7 +30,6 @@ SEVERITY = (
 class DueResult:
     file: str
     campaign: str | None
-    action: str  # "started", "continued", "error"
     exit_code: ExitCode
     outcome: SendOutcome | None = None
     error: MailcastError | None = None
@@ -59,25 +58,57 @@ def run_due(
     *,
     progress: Callable[[Campaign], SendProgress | None] = lambda campaign: None,
 ) -> list[DueResult]:
-    """Touch only what is due; return one result per run started or continued, and per broken file."""
+    """Touch only what is due; return one result per run started or continued, and per broken file.
+
+    A broken campaign (its file, CSV, templates, state or server) is a result and the others go on;
+    a campaign another process holds is skipped without a result: that process is sending it.
+    """
     results: list[DueResult] = []
     for file in list(campaign_files(paths)):  # every path is checked before anything is sent
         if settings.stop.is_set():  # Ctrl-C or SIGTERM: the other campaigns wait for the next run-due
             break
-        try:
-            campaign = load_campaign(file)
-        except MailcastError as exc:
-            results.append(DueResult(str(file), None, "error", exc.exit_code, error=exc))
-            continue
-        try:
-            action, options = _what_is_due(campaign, store, settings)
-            if action is None:
-                continue
-            outcome = send_campaign(campaign, store, settings, options, progress=progress(campaign))
-            results.append(DueResult(str(file), campaign.name, action, outcome.exit_code, outcome=outcome))
-        except MailcastError as exc:
-            results.append(DueResult(str(file), campaign.name, "error", exc.exit_code, error=exc))
+        result = _run_one(file, store, settings, progress)
+        if result is not None:
+            results.append(result)
     return results
+
+
+def _run_one(
+    file: Path, store: StateStore, settings: Settings, progress: Callable[[Campaign], SendProgress | None]
+) -> DueResult | None:
+    """Start or continue one campaign if it is due: its result, or None when there was nothing to do."""
+    campaign: Campaign | None = None
+    try:
+        campaign = load_campaign(file)
+        action, options = _what_is_due(campaign, store, settings)
+        if action is None:
+            return None
+        if action == IN_DOUBT:
+            outcome = _in_doubt_notice(campaign, store)
+        else:
+            outcome = send_campaign(campaign, store, settings, options, progress=progress(campaign))
+    except CampaignBusyError:
+        return None  # the process holding it sends it; README: the second run-due skips it quietly
+    except MailcastError as exc:
+        return DueResult(str(file), campaign.name if campaign else None, exc.exit_code, error=exc)
+    return DueResult(str(file), campaign.name, outcome.exit_code, outcome=outcome)
+
+
+IN_DOUBT = "in doubt"
+
+
+def _in_doubt_notice(campaign: Campaign, store: StateStore) -> SendOutcome:
+    """Said once, by the first run-due after rows fell in doubt: they wait for a person."""
+    run = store.latest_run(campaign.name)
+    assert run is not None
+    doubtful = [o.email for o in store.in_doubt(run.id)]
+    store.mark_in_doubt_noted(run.id)
+    summary = (
+        f"Run {run.id} of {campaign.name}: {len(doubtful)} recipient(s) in doubt (the connection was lost before "
+        f"the server's reply): {', '.join(doubtful)}. run-due never sends them again; check whether they "
+        f"arrived, then: mailcast send {campaign.path} --resend-in-doubt (or cancel the run)."
+    )
+    return SendOutcome(campaign.name, run, store.counts(run.id), ExitCode.TEMPFAIL, summary, in_doubt=doubtful)
 
 
 def _what_is_due(campaign: Campaign, store: StateStore, settings: Settings) -> tuple[str | None, SendOptions]:
@@ -85,7 +116,7 @@ def _what_is_due(campaign: Campaign, store: StateStore, settings: Settings) -> t
     latest = store.latest_run(campaign.name)
     if latest is not None and not latest.finished:
         # An unfinished run goes on first; a new occurrence waits until it is done.
-        if latest.status == "paused" and latest.reason == PAUSED_BY_HAND:
+        if latest.paused_by_hand:
             return None, SendOptions()
         if latest.resume_at is not None and latest.resume_at > now:
             return None, SendOptions()
@@ -93,7 +124,8 @@ def _what_is_due(campaign: Campaign, store: StateStore, settings: Settings) -> t
         retry = store.next_retry(latest.id)
         retries_due = counts["deferred"] and retry is not None and retry <= now
         if not counts["pending"] and not retries_due:
-            return None, SendOptions()  # only rows in doubt are left: they wait for a person
+            # only rows in doubt are left: they wait for a person, who is told once
+            return (IN_DOUBT if counts["sending"] and not latest.in_doubt_noted else None), SendOptions()
         return "continued", SendOptions(only_due_retries=True)
     if campaign.schedule is None:
         return None, SendOptions()

@@ -14,6 +14,7 @@ import binascii
 import hashlib
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime, formataddr, getaddresses
@@ -32,13 +33,57 @@ def has_control_character(value: str) -> bool:
 
 
 MAX_LINE = 78
-LONGEST_WORD = 900  # a header line may not pass 998 characters (RFC 5322)
+MAX_HEADER_LINE = 998  # a line may not pass 998 characters (RFC 5322)
+LONGEST_WORD = 900  # a longer word is sent as encoded words, which fold
 
 
 class HeaderInjectionError(MailcastError):
     """A value meant for a header holds a line break."""
 
     exit_code = ExitCode.DATA
+
+
+class HeaderTooLongError(HeaderInjectionError):
+    """A value that may not be folded (a URI) does not fit in one header line."""
+
+
+# RFC 3986: unreserved and reserved characters stay, and so does a "%" that starts an escape;
+# everything else (spaces, non-ASCII, <>"{}|\^` and controls) becomes %XX of its UTF-8 bytes.
+_NOT_IN_URI = re.compile(r"%(?![0-9A-Fa-f]{2})|[^A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+
+
+def _percent_escapes(match: re.Match[str]) -> str:
+    return "".join(f"%{byte:02X}" for byte in match.group().encode("utf-8", "surrogatepass"))
+
+
+def encode_uri(uri: str) -> str:
+    """The URI with what may not stand in one percent-encoded (idempotent: valid escapes are kept)."""
+    if _NOT_IN_URI.search(uri) is None:
+        return uri
+    return _NOT_IN_URI.sub(_percent_escapes, uri)
+
+
+def encode_uri_list(name: str, uris: list[str]) -> str:
+    """`Name: <a>, <b>` (RFC 2369): each URI percent-encoded and whole; a line folds only between URIs."""
+    items = [f"<{encode_uri(uri)}>" for uri in uris]
+    one_line = f"{name}: {', '.join(items)}"
+    if len(one_line) <= MAX_LINE:
+        return one_line + CRLF
+    lines, current = [], f"{name}:"
+    for index, item in enumerate(items):
+        item += "," if index < len(items) - 1 else ""
+        if len(current) + 1 + len(item) > MAX_LINE and current != f"{name}:":
+            lines.append(current)
+            current = ""
+        current += " " + item
+        if len(current) > MAX_HEADER_LINE:
+            raise HeaderTooLongError(
+                f"the {name} header cannot hold a URI of {len(item.rstrip(',')) - 2} characters in one line "
+                f"(a header line is at most {MAX_HEADER_LINE})",
+                hint="Shorten the URL or the values it uses.",
+            )
+    lines.append(current)
+    return CRLF.join(lines) + CRLF
 
 
 @dataclass(frozen=True)
@@ -52,6 +97,11 @@ def make_message_id(run_token: str, recipient_key: str, domain: str) -> str:
     """The same run and recipient always give the same Message-ID (so a resend is recognisable)."""
     digest = hashlib.sha256(f"{run_token}\0{recipient_key}".encode()).hexdigest()[:32]
     return f"<{digest}@{domain}>"
+
+
+def random_message_id(domain: str) -> str:
+    """A Message-ID of its own, for a message (a test send) that must never be taken for an earlier one."""
+    return f"<{secrets.token_hex(16)}@{domain}>"
 
 
 def ad_subject(subject: str, marker: str) -> str:
@@ -108,16 +158,42 @@ def _address_header(name: str, value: str) -> str:
     return f"{name}: " + ("," + CRLF + " ").join(parts) + CRLF
 
 
+QP_LINE = 76  # an encoded line, soft break included (RFC 2045 6.7)
+_LINE_STARTS = ("\n.", "\nFrom ")
+
+
+def _escape_line_start(line: str) -> str:
+    """A line may not start with "From " (mbox readers add ">") nor "." (some SMTP paths eat it)."""
+    if line.startswith("From "):
+        return "=46" + line[1:]
+    if line.startswith("."):
+        return "=2E" + line[1:]
+    return line
+
+
+def _safe_lines(line: str) -> list[str]:
+    """One encoded line with its start escaped, cut again (soft breaks) while escaping made it too long."""
+    out = []
+    line = _escape_line_start(line)
+    while len(line) > QP_LINE:
+        cut = QP_LINE - 1  # room for the soft break "="
+        if line[cut - 1] == "=":  # never split an =XX escape
+            cut -= 1
+        elif line[cut - 2] == "=":
+            cut -= 2
+        out.append(line[:cut] + "=")
+        line = _escape_line_start(line[cut:])
+    out.append(line)
+    return out
+
+
 def _quoted_printable(text: str) -> str:
+    """UTF-8 quoted-printable with CRLF line ends; every line at most 76 characters."""
     data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
     encoded = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False).decode("ascii")
-    lines = encoded.split("\n")
-    for index, line in enumerate(lines):
-        if line.startswith("From "):
-            lines[index] = "=46" + line[1:]
-        elif line.startswith("."):
-            lines[index] = "=2E" + line[1:]
-    return CRLF.join(lines)
+    if not encoded.startswith((".", "From ")) and not any(start in encoded for start in _LINE_STARTS):
+        return encoded.replace("\n", CRLF)
+    return CRLF.join(part for line in encoded.split("\n") for part in _safe_lines(line))
 
 
 def _text_part(subtype: str, body: str) -> str:
@@ -128,19 +204,48 @@ def _text_part(subtype: str, body: str) -> str:
     )
 
 
+def _ascii_filename(name: str) -> str:
+    """The name in ASCII for `filename=`: accents dropped ("Töpfe" -> "Topfe"), other characters as "_"."""
+    out = []
+    for char in name:
+        folded = unicodedata.normalize("NFKD", char).encode("ascii", "ignore").decode("ascii")
+        out.append(folded if folded and folded.isprintable() and folded not in ('"', "\\") else "_")
+    return "".join(out)
+
+
+def _disposition(name: str) -> str:
+    """Content-Disposition of an attachment; a name that is not plain ASCII gets filename* (RFC 2231) first,
+    which RFC 2231 readers (and parsers that take the first of two values) use, then an ASCII `filename=`
+    fallback for the readers that know only that."""
+    if name.isascii() and name.isprintable() and '"' not in name and "\\" not in name:
+        return f'Content-Disposition: attachment; filename="{name}"{CRLF}'
+    from urllib.parse import quote
+
+    return (
+        f"Content-Disposition: attachment;{CRLF}"
+        f" filename*=utf-8''{quote(name, safe='')};{CRLF}"
+        f' filename="{_ascii_filename(name)}"{CRLF}'
+    )
+
+
+def _attachment_content_type(attachment: Attachment) -> str:
+    """A text/* type says its charset when its bytes are UTF-8 (pure ASCII included)."""
+    kind = attachment.content_type
+    if not kind.startswith("text/") or ";" in kind:
+        return kind
+    try:
+        attachment.data.decode("utf-8")
+    except UnicodeDecodeError:
+        return kind
+    return f"{kind}; charset=utf-8"
+
+
 def _attachment_part(attachment: Attachment) -> str:
     encoded = base64.encodebytes(attachment.data).decode("ascii").replace("\n", CRLF)
-    name = attachment.filename
-    if name.isascii() and '"' not in name:
-        disposition = f'attachment; filename="{name}"'
-    else:
-        from urllib.parse import quote
-
-        disposition = f"attachment; filename*=utf-8''{quote(name)}"
     return (
-        f"Content-Type: {attachment.content_type}{CRLF}"
+        f"Content-Type: {_attachment_content_type(attachment)}{CRLF}"
         f"Content-Transfer-Encoding: base64{CRLF}"
-        f"Content-Disposition: {disposition}{CRLF}{CRLF}{encoded}"
+        f"{_disposition(attachment.filename)}{CRLF}{encoded}"
     )
 
 
@@ -221,7 +326,7 @@ class MessageBuilder:
         html: str | None,
         message_id: str,
         date: datetime,
-        list_unsubscribe: str | None = None,
+        list_unsubscribe: list[str] | None = None,
         one_click: bool = False,
     ) -> bytes:
         head = [
@@ -232,7 +337,7 @@ class MessageBuilder:
             f"Message-ID: {_check('Message-ID', message_id)}{CRLF}",
         ]
         if list_unsubscribe:
-            head.append(encode_header("List-Unsubscribe", list_unsubscribe))
+            head.append(encode_uri_list("List-Unsubscribe", list_unsubscribe))
             if one_click:
                 head.append(f"List-Unsubscribe-Post: List-Unsubscribe=One-Click{CRLF}")
         if html is not None and text is None:

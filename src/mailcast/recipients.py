@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 
 from mailcast.campaign import check_address
@@ -14,6 +16,15 @@ from mailcast.message import has_control_character
 
 MAX_ROWS = 10_000
 RESERVED_COLUMNS = ("unsubscribe_url",)
+
+# Fed to the csv reader after the file's last line. A lone surrogate never comes out of UTF-8
+# decoding, so no file holds it: a value ending with it is a quote still open at the end of the file.
+_END = "\ud800"
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_LOOKS_LIKE_ADDRESS = re.compile(r"^[^@\s,;\"<>]+@[^@\s,;\"<>]+\.[^@\s,;\"<>]+$")
+# One value as written: quoted (up to its closing quote, or to the end when it never closes, and any
+# text after the closing quote, which a lenient reader keeps) or unquoted.
+_RAW_VALUE = re.compile(r'"[^"]*(?:""[^"]*)*(?:"[^,\r\n]*)?|[^,\r\n]*')
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,9 @@ class RecipientList:
     duplicates: list[tuple[Recipient, int]] = field(default_factory=list)
     data_rows: int = 0  # every data row read, good or bad
 
+    def problem(self, message: str, line: int | None = None, row: int | None = None) -> None:
+        self.errors.append(Problem(message, file=self.file, line=line, row=row))
+
 
 def load_recipients(
     path: Path,
@@ -48,118 +62,225 @@ def load_recipients(
 
     `headerless` reads a plain list (one address per line, no header) as one column `email_column`.
     """
-    shown = shown or str(path)
-    result = RecipientList(shown)
+    result = RecipientList(shown or str(path))
+    text = _read_text(path, result)
+    if text is None:
+        return result
+    records = _Records(text, result.problem)
+    rows = iter(records)
+    header = [email_column] if headerless else next(rows, (1, None))[1]
+    if header is None:
+        return result  # the header itself could not be read; the problem says why
+    result.columns = columns = [c.strip() for c in header]
+    for message in _header_problems(columns, email_column):
+        result.problem(message, line=1)
+    if result.errors:
+        return result
+    email_index = columns.index(email_column)
+    records.expect(len(columns), email_index)
+    by_key: dict[str, int] = {}
+    row_number = 0
+    for start, fields in rows:
+        if fields is not None and (not fields or (len(fields) == 1 and not fields[0].strip())):
+            continue  # a blank line
+        row_number += 1
+        if fields is not None and row_number <= max_rows:
+            _add_row(result, email_index, row_number, start, fields, by_key)
+    result.data_rows = row_number
+    _check_row_count(result, row_number, max_rows, headerless)
+    return result
 
-    def problem(message: str, line: int | None = None, row: int | None = None) -> None:
-        result.errors.append(Problem(message, file=shown, line=line, row=row))
 
+def _check_row_count(result: RecipientList, row_count: int, max_rows: int, headerless: bool) -> None:
+    if row_count == 0 and not headerless and not result.errors:
+        result.problem("the file has a header but no data rows; add at least one recipient", line=1)
+    elif row_count > max_rows:
+        result.problem(
+            f"the file has {row_count:,} data rows; a campaign takes at most {max_rows:,}: split the list",
+            line=max_rows + 2,
+        )
+        result.rows = []
+
+
+def _read_text(path: Path, result: RecipientList) -> str | None:
+    """The file's text, or None when it cannot be read as text (the problem is in `result`)."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        problem(f"cannot read the recipient list: {exc.strerror}")
-        return result
+        result.problem(f"cannot read the recipient list: {exc.strerror}")
+        return None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        problem(f"the file is not UTF-8 (byte 0x{raw[exc.start]:02x} at line {line}); save it as UTF-8", line=line)
-        return result
+        result.problem(
+            f"the file is not UTF-8 (byte 0x{raw[exc.start]:02x} at line {line}); save it as UTF-8", line=line
+        )
+        return None
     if not text.strip():
-        problem("the file is empty; it needs a header row (with an email column) and at least one data row", line=1)
-        return result
+        result.problem(
+            "the file is empty; it needs a header row (with an email column) and at least one data row", line=1
+        )
+        return None
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
-        problem(
+        result.problem(
             f"line {line} contains a NUL character, which is not text; remove it (save the file as plain UTF-8)",
             line=line,
         )
-        return result
+        return None
+    return text
 
-    reader = csv.reader(io.StringIO(text, newline=""), strict=False)
 
-    def records() -> Iterator[list[str]]:
-        try:
-            yield from reader
-        except csv.Error as exc:
-            problem(
-                f"cannot read on from line {reader.line_num}: {exc}; a value this long usually means a quote "
-                "that is never closed, so check the quotes on this line and above",
-                line=reader.line_num,
-            )
-
-    rows = records()
-    header = [email_column] if headerless else next(rows)
-    columns = [c.strip() for c in header]
-    result.columns = columns
+def _header_problems(columns: list[str], email_column: str) -> list[str]:
+    problems = []
     seen: set[str] = set()
     for index, name in enumerate(columns, start=1):
         if not name:
-            problem(f"column {index} of the header has no name; name it or remove the column", line=1)
+            problems.append(f"column {index} of the header has no name; name it or remove the column")
         elif name in seen:
-            problem(f"the header names column {name!r} twice; rename one of them", line=1)
+            problems.append(f"the header names column {name!r} twice; rename one of them")
         seen.add(name)
         if name in RESERVED_COLUMNS:
-            problem(f"column {name!r} would hide mailcast's own {name} variable; rename the column", line=1)
+            problems.append(f"column {name!r} would hide mailcast's own {name} variable; rename the column")
     if email_column not in columns:
-        problem(
-            f"no column named {email_column!r} (columns: {', '.join(columns)}); add it or set email_column",
-            line=1,
+        problems.append(f"no column named {email_column!r} (columns: {', '.join(columns)}); add it or set email_column")
+    return problems
+
+
+def _add_row(
+    result: RecipientList, email_index: int, row: int, start: int, fields: list[str], by_key: dict[str, int]
+) -> None:
+    """Check one data row; add it to the recipients, the duplicates or the problems."""
+    width = len(result.columns)
+    if len(fields) != width:
+        result.problem(
+            f"row {row} has {len(fields)} values but the header has {width}; "
+            "fix the row (quote values that contain commas)",
+            start,
+            row,
         )
-        return result
-    if result.errors:
-        return result
-    email_index = columns.index(email_column)
-    width = len(columns)
-    by_key: dict[str, int] = {}
-    row_number = 0
-    line = 1 if headerless else reader.line_num + 1
-    for fields in rows:
-        start = line
-        line = reader.line_num + 1
-        if not fields or (len(fields) == 1 and not fields[0].strip()):
-            continue
-        row_number += 1
-        if row_number > max_rows:
-            continue
-        if len(fields) != width:
-            problem(
-                f"row {row_number} has {len(fields)} values but the header has {width}; "
-                "fix the row (quote values that contain commas)",
-                start,
-                row_number,
-            )
-            result.bad_rows[row_number] = fields[email_index].strip() if email_index < len(fields) else ""
-            continue
-        email = fields[email_index].strip()
-        if has_control_character(email):
-            problem(
-                f"row {row_number}: the address contains a line break or control character; remove it",
-                start,
-                row_number,
-            )
-            result.bad_rows[row_number] = email
-            continue
+        result.bad_rows[row] = fields[email_index].strip() if email_index < len(fields) else ""
+        return
+    email = fields[email_index].strip()
+    if has_control_character(email):
+        result.problem(f"row {row}: the address contains a line break or control character; remove it", start, row)
+        result.bad_rows[row] = email
+        return
+    try:
+        email = check_address(email)
+    except ValueError as exc:
+        result.problem(f"row {row}: {exc}; fix the address or remove the row", start, row)
+        result.bad_rows[row] = email
+        return
+    recipient = Recipient(row, start, email, email.lower(), dict(zip(result.columns, fields, strict=False)))
+    first = by_key.get(recipient.key)
+    if first is not None:
+        result.duplicates.append((recipient, first))
+        return
+    by_key[recipient.key] = row
+    result.rows.append(recipient)
+
+
+def _line_breaks(text: str) -> int:
+    return text.count("\n") + text.count("\r") - text.count("\r\n")
+
+
+class _Records:
+    """The CSV's records, each with the line it starts on.
+
+    A value may span lines only as a quoted value that closes and does not hold lines that look
+    like rows of their own; otherwise the record is a problem located at the line where its quote
+    opened, and it is yielded with fields None. A value over the csv module's size limit stops the
+    reading with a problem at the line where that value starts.
+    """
+
+    def __init__(self, text: str, problem: Callable[[str, int], None]) -> None:
+        self._text = text
+        self._problem = problem
+        self._width = 0  # 0 until the header is known: then lines inside values are compared with rows
+        self._email_index = 0
+
+    def expect(self, width: int, email_index: int) -> None:
+        """From now on, a line inside a quoted value that looks like such a row is a problem."""
+        self._width = width
+        self._email_index = email_index
+
+    def __iter__(self) -> Iterator[tuple[int, list[str] | None]]:
+        reader = csv.reader(chain(io.StringIO(self._text, newline=""), (_END,)), strict=False)
+        start = 1
         try:
-            email = check_address(email)
-        except ValueError as exc:
-            problem(f"row {row_number}: {exc}; fix the address or remove the row", start, row_number)
-            result.bad_rows[row_number] = email
-            continue
-        recipient = Recipient(row_number, start, email, email.lower(), dict(zip(columns, fields, strict=False)))
-        first = by_key.get(recipient.key)
-        if first is not None:
-            result.duplicates.append((recipient, first))
-            continue
-        by_key[recipient.key] = row_number
-        result.rows.append(recipient)
-    result.data_rows = row_number
-    if row_number == 0 and not headerless:
-        problem("the file has a header but no data rows; add at least one recipient", line=1)
-    elif row_number > max_rows:
-        problem(
-            f"the file has {row_number:,} data rows; a campaign takes at most {max_rows:,}: split the list",
-            line=max_rows + 2,
-        )
-        result.rows = []
-    return result
+            for fields in reader:
+                if reader.line_num == start:  # one line: the quick way every ordinary row takes
+                    if len(fields) == 1 and fields[0] == _END:
+                        return
+                    yield start, fields
+                else:
+                    yield start, self._spanning(start, fields)
+                start = reader.line_num + 1
+        except csv.Error as exc:
+            self._unreadable(start, reader.line_num, exc)
+
+    def _spanning(self, start: int, fields: list[str]) -> list[str] | None:
+        """A record over several lines: its fields, or None when its quote was opened by mistake."""
+        line = start
+        for value in fields:
+            if value.endswith(_END):
+                body = value[: -len(_END)]
+                last = line + _line_breaks(body) - (1 if body.endswith(("\n", "\r")) else 0)
+                self._problem(
+                    f"a quote opens a value on this line and is never closed, so everything from here to the "
+                    f"end of the file (line {last}) would be that one value; close the quote, or remove it "
+                    '(a quote inside a quoted value is written twice: "")',
+                    line,
+                )
+                return None
+            if self._width and self._swallowed_row(line, value):
+                return None
+            line += _line_breaks(value)
+        return fields
+
+    def _swallowed_row(self, line: int, value: str) -> bool:
+        """Whether a value over several lines holds a line that looks like a row (the problem if so)."""
+        for offset, text in enumerate(_LINE_BREAK.split(value)[1:], start=1):
+            parts = next(csv.reader([text], strict=False), [])
+            if len(parts) == self._width and _LOOKS_LIKE_ADDRESS.match(parts[self._email_index].strip()):
+                self._problem(
+                    f"the quoted value that starts on this line runs on to line {line + offset} "
+                    f"({text.strip()[:60]}), which looks like a row of its own: a quote opened by mistake "
+                    f"swallows the rows after it; close the quote on line {line}, or remove it",
+                    line,
+                )
+                return True
+        return False
+
+    def _unreadable(self, start: int, stopped: int, exc: csv.Error) -> None:
+        lines = io.StringIO(self._text, newline="").readlines()
+        stopped = min(stopped, len(lines))  # not the line after the last, which the reader may have reached
+        line = start + _value_start("".join(lines[start - 1 : stopped]))
+        limit = csv.field_size_limit()
+        if "field larger than field limit" in str(exc):
+            reach = f", still going on line {stopped}," if stopped > line else ""
+            why = (
+                f"the value that starts on line {line}{reach} is longer than {limit:,} characters "
+                f"({limit // 1024} KiB), the most one value may hold; a value this long usually means a quote "
+                f"on line {line} that is never closed: close it, or shorten the value"
+            )
+        else:
+            why = f"cannot read on from line {line}: {exc}; check the quotes on this line and above"
+        self._problem(why, line)
+
+
+def _value_start(record: str) -> int:
+    """Line breaks before the longest value in a record's text as written: the value the reader
+    gave up on, for being too long, starts on that line of the record."""
+    longest = (0, 0)  # (length, -offset): the first of the longest
+    position = 0
+    while position < len(record):
+        value = _RAW_VALUE.match(record, position)
+        end = value.end() if value else len(record)
+        longest = max(longest, (end - position, -position))
+        if end >= len(record) or record[end] != ",":
+            break  # the end of the record
+        position = end + 1
+    return _line_breaks(record[: -longest[1]])

@@ -138,6 +138,7 @@ class CampaignReport:
     totals: dict[str, int]
     by_domain: dict[str, dict[str, int]]
     recipients: list[dict[str, Any]]
+    notes: list[dict[str, str]]  # what happened to the run as a whole, such as a change of content
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -146,6 +147,7 @@ class CampaignReport:
             "totals": self.totals,
             "by_domain": self.by_domain,
             "recipients": self.recipients,
+            "notes": self.notes,
         }
 
 
@@ -183,13 +185,8 @@ def build_report(store: StateStore | None, campaign: str, *, run_id: int | None 
         }
         for o in outcomes
     ]
-    return CampaignReport(
-        campaign,
-        run.id,
-        totals,
-        dict(sorted(by_domain.items())),
-        recipients,
-    )
+    notes = [{"at": at, "note": text} for at, text in store.notes(run.id)] if store else []
+    return CampaignReport(campaign, run.id, totals, dict(sorted(by_domain.items())), recipients, notes)
 
 
 def _spreadsheet_safe(value: Any) -> Any:

@@ -21,6 +21,7 @@ from mailcast.campaign import Campaign, SmtpTransport
 from mailcast.checks import CheckReport, check_campaign
 from mailcast.compose import Composer
 from mailcast.errors import ConfigError, ExitCode, MailcastError, ProblemsError, UsageError
+from mailcast.integrity import check_name, check_state_file, content_change, fingerprint, read_marker, write_marker
 from mailcast.lock import CampaignLock
 from mailcast.message import HeaderInjectionError
 from mailcast.state import PAUSED_BY_HAND, Claimed, NewRecipient, Run, StateStore
@@ -41,6 +42,7 @@ class SendOptions:
     # run-due: the occurrence to start (scheduled/recurring), and whether deferred rows wait for their retry time
     occurrence: datetime | None = None
     only_due_retries: bool = False
+    new_state: bool = False  # start over in this state file although the campaign's marker names another
 
 
 class StopRequest:
@@ -91,6 +93,8 @@ class SendPlan:
     blocked: str | None = None  # why nothing will be sent now
     blocked_code: ExitCode = ExitCode.OK
     resume_at: datetime | None = None
+    content_change: str | None = None  # said before continuing a run whose content changed
+    notes: list[str] = field(default_factory=list)  # said alongside the outcome
 
     @property
     def remaining_today(self) -> int | None:
@@ -110,6 +114,7 @@ class SendOutcome:
     deferred_now: int = 0
     in_doubt: list[str] = field(default_factory=list)
     dry_run: bool = False
+    notes: list[str] = field(default_factory=list)
 
 
 def destination_of(campaign: Campaign) -> str:
@@ -154,11 +159,16 @@ def send_campaign(
 ) -> SendOutcome:
     """Start or continue the campaign's run. `store` is None only for a dry run with no state file yet."""
     if options.dry_run:
+        check_state_file(campaign, store, new_state=options.new_state)
+        if store is not None:
+            check_name(campaign, store, move=False)
         plan = plan_send(campaign, store, settings, options)
-        return _dry_run_outcome(plan)
+        return _dry_run_outcome(plan, options)
     assert store is not None
     password = password_for(campaign, settings.env)  # a missing variable stops us before anything changes
     with CampaignLock(store.locks_folder, campaign.name):
+        check_state_file(campaign, store, new_state=options.new_state)
+        check_name(campaign, store)
         plan = plan_send(campaign, store, settings, options)
         if plan.blocked is not None and plan.resume_at is None:
             return SendOutcome(
@@ -191,6 +201,7 @@ def send_campaign(
                 store.counts(run.id),
                 plan.blocked_code,
                 f"{plan.blocked} Run {run.id} waits; send or run-due continues it then.",
+                notes=plan.notes,
             )
         return _execute(plan, store, settings, options, progress, password)
 
@@ -210,7 +221,7 @@ def plan_send(campaign: Campaign, store: StateStore | None, settings: Settings, 
         )
     if latest is not None and not latest.finished:
         plan.run = latest
-        if latest.status == "paused" and latest.reason == PAUSED_BY_HAND:
+        if latest.paused_by_hand:
             plan.blocked = f"Run {latest.id} of {campaign.name} is paused by hand; nothing sent."
             plan.blocked_code = ExitCode.TEMPFAIL
             plan.blocked += f" Resume it with: mailcast resume {campaign.path}"
@@ -225,6 +236,7 @@ def plan_send(campaign: Campaign, store: StateStore | None, settings: Settings, 
             raise ProblemsError(problems=problems)
         plan.templates = templates
         counts = store.counts(latest.id)
+        plan.content_change = content_change(latest, campaign, counts)
         plan.in_doubt = counts["sending"]
         plan.to_send = counts["pending"] + counts["deferred"] + (counts["sending"] if options.resend_in_doubt else 0)
     else:
@@ -263,9 +275,9 @@ def plan_send(campaign: Campaign, store: StateStore | None, settings: Settings, 
 
 
 def _start_run(store: StateStore, plan: SendPlan, options: SendOptions, now: datetime) -> Run:
-    """Record a new run with its snapshot of recipients."""
+    """Record a new run with its snapshot of recipients, and beside the campaign which state file holds it."""
     campaign = plan.campaign
-    return store.create_run(
+    run = store.create_run(
         campaign=campaign.name,
         campaign_file=str(campaign.path),
         type=campaign.kind if options.occurrence is not None else "batch",
@@ -273,21 +285,45 @@ def _start_run(store: StateStore, plan: SendPlan, options: SendOptions, now: dat
         sender_domain=campaign.sender_domain,
         now=now,
         recipients=plan.new_recipients,
+        fingerprint=fingerprint(campaign),
     )
+    _keep_marker(store, plan)
+    return run
+
+
+def _keep_marker(store: StateStore, plan: SendPlan) -> None:
+    marker = read_marker(plan.campaign)
+    if marker is None or marker.state_id != store.state_id:
+        note = write_marker(plan.campaign, store)
+        if note:
+            plan.notes.append(note)
+
+
+def _continue_run(store: StateStore, plan: SendPlan, run: Run, now: datetime) -> None:
+    """A continued run: note a change of content (report shows it), and keep the marker."""
+    if plan.content_change is not None:
+        store.note(run.id, plan.content_change, now=now, fingerprint=fingerprint(plan.campaign))
+        plan.notes.append(plan.content_change)
+    elif run.fingerprint is None:  # a run from before fingerprints: from now on, changes are told
+        store.set_fingerprint(run.id, fingerprint(plan.campaign))
+    _keep_marker(store, plan)
 
 
 def _limit_reason(plan: SendPlan) -> str:
     return f"daily limit of {plan.allowance.limit} for {plan.campaign.sender_domain} reached"
 
 
-def _dry_run_outcome(plan: SendPlan) -> SendOutcome:
+def _dry_run_outcome(plan: SendPlan, options: SendOptions) -> SendOutcome:
     if plan.blocked and plan.resume_at is None:
         return SendOutcome(plan.campaign.name, plan.run, {}, ExitCode.OK, f"Dry run: {plan.blocked}", dry_run=True)
     remaining = plan.remaining_today
-    would = plan.to_send if remaining is None else min(plan.to_send, remaining)
+    today = plan.to_send if remaining is None else min(plan.to_send, remaining)
+    would = today if options.limit is None else min(today, options.limit)
     parts = [f"Dry run: would send {would} message(s) to {plan.destination}"]
-    if would < plan.to_send:
-        parts.append(f"{plan.to_send - would} wait for the next day's allowance")
+    if would < today:
+        parts.append(f"{today - would} wait for the next send (--limit {options.limit})")
+    if today < plan.to_send:
+        parts.append(f"{plan.to_send - today} wait for the next day's allowance")
     if plan.check is not None:
         skipped = len(plan.check.skipped)
         suppressed = sum(1 for r in plan.new_recipients if r.status == "suppressed")
@@ -300,7 +336,8 @@ def _dry_run_outcome(plan: SendPlan) -> SendOutcome:
     summary = "; ".join(parts) + "."
     if plan.blocked:
         summary += " " + plan.blocked
-    return SendOutcome(plan.campaign.name, plan.run, {}, ExitCode.OK, summary, dry_run=True)
+    notes = [plan.content_change] if plan.content_change else []
+    return SendOutcome(plan.campaign.name, plan.run, {}, ExitCode.OK, summary, dry_run=True, notes=notes)
 
 
 @dataclass
@@ -353,6 +390,7 @@ def _execute(
         run = _start_run(store, plan, options, now)
     elif store.set_run_status(run.id, "sending", now=now, unless_stopped=True):
         run = store.get_run(run.id)
+        _continue_run(store, plan, run, now)
         store.requeue(run.id, statuses=("deferred",), due_by=now if options.only_due_retries else None)
         if options.resend_in_doubt:
             store.requeue(run.id, statuses=("sending",))
@@ -380,7 +418,7 @@ def _execute(
         thread.join()
 
     plan.allowance = one_pass.allowance  # the day's, if the pass went past midnight
-    outcome = _settle(plan, store, run, settings, one_pass.stop, one_pass.tally)
+    outcome = _settle(plan, store, run, settings, one_pass.stop, one_pass.tally, detail=one_pass.rejected_alike)
     error = one_pass.error
     if isinstance(error, MailcastError):
         store.set_run_status(run.id, "failed", now=settings.clock(), reason=error.message, unless_stopped=True)
@@ -423,11 +461,34 @@ class _Pass:
         self.lock = threading.Lock()
         self.working = workers
         self.finished = threading.Event()  # set when the last worker is done
-        self.tally = {"sent": 0, "failed": 0, "deferred": 0, "unknown": 0}
+        self.tally = {"sent": 0, "failed": 0, "deferred": 0, "unknown": 0, "returned": 0}
         self.stop: str | None = None
         self.error: BaseException | None = None
         self.started = 0  # messages claimed in this pass
         self.next_turn = settings.monotonic()  # the rate cap's next free moment
+        self.max_streak = plan.campaign.limits.max_rejections_in_a_row
+        self.streak: list[tuple[str, date, bool]] = []  # permanent rejections in a row: (key, day, suppressed)
+        self.rejected_alike: str | None = None  # the reply, once a streak stopped the run
+
+    def _watch_rejections(self, job: _Job, delivery: Delivery) -> None:
+        """A server that rejects everyone alike is not that many bad addresses. After a streak of
+        permanent rejections, the run stops and the streak's rows go back to pending, off the
+        suppression list and out of warm-up's counts; so does any rejection still in flight."""
+        if delivery.status == "sent":
+            self.streak.clear()
+        if delivery.status != "failed":
+            return
+        self.streak.append((job.claimed.key, job.day, delivery.suppress))
+        if self.rejected_alike is None and len(self.streak) < self.max_streak:
+            return
+        self.store.take_back_rejections(self.run, self.streak)
+        self.tally["failed"] -= len(self.streak)
+        self.tally["returned"] += len(self.streak)
+        self.streak.clear()
+        if self.rejected_alike is None:
+            self.rejected_alike = delivery.reply
+            if self.stop != "error":
+                self.stop = "rejections"
 
     def work(self, connection: Connection) -> None:
         try:
@@ -441,6 +502,7 @@ class _Pass:
                 with self.lock:
                     _record(self.store, self.run, job, delivery, self.settings.clock())
                     self.tally[delivery.status] += 1
+                    self._watch_rejections(job, delivery)
                     self._show(job.claimed.email, delivery)
         except BaseException as exc:  # the run stops; the main thread raises the first error
             with self.lock:
@@ -549,14 +611,17 @@ def _settle(
     settings: Settings,
     stop: str | None,
     tally: dict[str, int],
+    *,
+    detail: str | None = None,
 ) -> SendOutcome:
-    """Give the run its status after this pass, and the exit code SPEC's table asks for."""
+    """Give the run its status after this pass, and the exit code the README's table asks for."""
     now = settings.clock()
     counts = store.counts(run.id)
-    status, reason, resume_at, code = _verdict(plan, store, store.get_run(run.id), counts, stop, now, settings.zone)
+    verdict = _Verdict(plan, store, counts, stop, detail, now, settings.zone)
+    status, reason, resume_at, code = verdict.of(store.get_run(run.id))
     if not store.set_run_status(run.id, status, now=now, reason=reason, resume_at=resume_at, unless_stopped=True):
         # a cancel or a pause by hand came in meanwhile: it stands, and is what is reported
-        status, reason, resume_at, code = _verdict(plan, store, store.get_run(run.id), counts, stop, now, settings.zone)
+        status, reason, resume_at, code = verdict.of(store.get_run(run.id))
     run = store.get_run(run.id)
     undelivered = sum(counts[s] for s in UNDELIVERED)
 
@@ -567,18 +632,22 @@ def _settle(
         parts.append(f"{tally['deferred']} deferred")
     if tally.get("unknown"):
         parts.append(f"{tally['unknown']} in doubt (connection lost before the reply)")
+    if tally.get("returned"):
+        parts.append(f"{tally['returned']} rejected alike and put back")
     summary = f"Run {run.id} of {plan.campaign.name}: {', '.join(parts)} now; {counts['sent']} of {sum(counts.values())} sent in all."
     if status == "completed":
         summary += " Completed."
         if undelivered:
             summary += f" Not delivered: {counts['failed']} failed, {counts['skipped']} skipped, {counts['suppressed']} suppressed (mailcast report shows who and why)."
     else:
-        left = counts["pending"] + counts["deferred"] + counts["sending"]
+        left = counts["pending"] + counts["deferred"]
         summary += f" {status.capitalize()}: {reason}."
-        if resume_at is not None:
+        if left and resume_at is not None:
             summary += f" {left} left; they go from {resume_at.astimezone(settings.zone):%Y-%m-%d %H:%M} on (send again or run-due)."
-        elif status == "paused" and reason != PAUSED_BY_HAND:
+        elif left and status == "paused" and not run.paused_by_hand:
             summary += f" {left} left; send or run-due continues (mailcast pause holds the run)."
+        if counts["sending"] and "in doubt" not in summary:
+            summary += f" {counts['sending']} in doubt wait for you (mailcast send --resend-in-doubt)."
     return SendOutcome(
         plan.campaign.name,
         run,
@@ -589,37 +658,51 @@ def _settle(
         failed_now=tally.get("failed", 0),
         deferred_now=tally.get("deferred", 0),
         in_doubt=[o.email for o in store.in_doubt(run.id)],
+        notes=plan.notes,
     )
 
 
-def _verdict(
-    plan: SendPlan,
-    store: StateStore,
-    current: Run,
-    counts: dict[str, int],
-    stop: str | None,
-    now: datetime,
-    zone: tzinfo,
-) -> tuple[str, str | None, datetime | None, ExitCode]:
+@dataclass
+class _Verdict:
     """The run's status, reason, resume time and exit code after a pass."""
-    if current.status == "cancelled":
-        return "cancelled", current.reason, None, ExitCode.UNDELIVERED
-    if current.status == "paused" and current.reason == PAUSED_BY_HAND:
-        return "paused", PAUSED_BY_HAND, None, ExitCode.TEMPFAIL
-    if stop == "limit":
-        return "paused", _limit_reason(plan), next_midnight(now, zone), ExitCode.TEMPFAIL
-    if stop == "error":
-        return "failed", "stopped by an error", None, ExitCode.TEMPFAIL
-    if counts["pending"]:
-        return "paused", "stopped after --limit" if stop == "limit-option" else "interrupted", None, ExitCode.TEMPFAIL
-    if counts["deferred"]:
-        reason = f"{counts['deferred']} deferred after temporary failures"
-        return "paused", reason, store.next_retry(current.id), ExitCode.TEMPFAIL
-    if counts["sending"]:
-        reason = f"{counts['sending']} in doubt: check whether they arrived, then send again with --resend-in-doubt"
-        return "paused", reason, None, ExitCode.TEMPFAIL
-    undelivered = sum(counts[s] for s in UNDELIVERED)
-    return "completed", None, None, ExitCode.UNDELIVERED if undelivered else ExitCode.OK
+
+    plan: SendPlan
+    store: StateStore
+    counts: dict[str, int]
+    stop: str | None
+    detail: str | None  # the server's reply when it rejected everyone alike
+    now: datetime
+    zone: tzinfo
+
+    def of(self, current: Run) -> tuple[str, str | None, datetime | None, ExitCode]:
+        counts, stop = self.counts, self.stop
+        if current.status == "cancelled":
+            return "cancelled", current.reason, None, ExitCode.UNDELIVERED
+        if current.paused_by_hand:
+            return "paused", PAUSED_BY_HAND, None, ExitCode.TEMPFAIL
+        if stop == "limit":
+            return "paused", _limit_reason(self.plan), next_midnight(self.now, self.zone), ExitCode.TEMPFAIL
+        if stop == "error":
+            return "failed", "stopped by an error", None, ExitCode.TEMPFAIL
+        if stop == "rejections":
+            reason = (
+                f"the server rejected {self.plan.campaign.limits.max_rejections_in_a_row} recipients in a row "
+                f"(last: {self.detail}); that is the server, not the addresses, so they were put back: not "
+                "suppressed, not counted against warm-up. Fix the server or its settings (relaying, recipient "
+                "table), then send again"
+            )
+            return "paused", reason, None, ExitCode.UNAVAILABLE
+        if counts["pending"]:
+            reason = "stopped after --limit" if stop == "limit-option" else "interrupted"
+            return "paused", reason, None, ExitCode.TEMPFAIL
+        if counts["deferred"]:
+            reason = f"{counts['deferred']} deferred after temporary failures"
+            return "paused", reason, self.store.next_retry(current.id), ExitCode.TEMPFAIL
+        if counts["sending"]:
+            reason = f"{counts['sending']} in doubt: check whether they arrived, then send again with --resend-in-doubt"
+            return "paused", reason, None, ExitCode.TEMPFAIL
+        undelivered = sum(counts[s] for s in UNDELIVERED)
+        return "completed", None, None, ExitCode.UNDELIVERED if undelivered else ExitCode.OK
 
 
 MAX_TEST_ADDRESSES = 20
@@ -665,6 +748,7 @@ def send_test(
                 key=recipient.key,
                 date=now,
                 to=address,
+                test=True,  # a Message-ID of its own, unsubscribe links that go nowhere
             )
             results.append((address, connection.send(campaign.sender_address, address, composed.data)))
     finally:

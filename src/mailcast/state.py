@@ -8,6 +8,7 @@ leaves each recipient either untouched, in doubt, or finished, never sent twice 
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sqlite3
 import time
@@ -17,73 +18,17 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+from mailcast import schema
 from mailcast.errors import StateError
 from mailcast.message import make_message_id
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = schema.SCHEMA_VERSION
 OPEN_ATTEMPTS = 100
 RECIPIENT_STATUSES = ("pending", "sending", "sent", "deferred", "failed", "skipped", "suppressed")
 UNFINISHED = ("pending", "sending", "deferred")
 PAUSED_BY_HAND = "paused by hand"
-
-_SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE runs (
-    id INTEGER PRIMARY KEY,
-    campaign TEXT NOT NULL,
-    campaign_file TEXT NOT NULL,
-    type TEXT NOT NULL,
-    occurrence TEXT,
-    token TEXT NOT NULL,
-    sender_domain TEXT NOT NULL,
-    status TEXT NOT NULL,
-    reason TEXT,
-    resume_at TEXT,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE INDEX runs_campaign ON runs (campaign, id);
-CREATE TABLE recipients (
-    run_id INTEGER NOT NULL REFERENCES runs (id),
-    row INTEGER NOT NULL,
-    email TEXT NOT NULL,
-    key TEXT NOT NULL,
-    vars TEXT NOT NULL,
-    status TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    last_reply TEXT,
-    sent_at TEXT,
-    message_id TEXT,
-    retry_at TEXT,
-    PRIMARY KEY (run_id, key)
-);
-CREATE INDEX recipients_todo ON recipients (run_id, status, row);
-CREATE TABLE domain_days (
-    domain TEXT NOT NULL,
-    day TEXT NOT NULL,
-    claimed INTEGER NOT NULL DEFAULT 0,
-    sent INTEGER NOT NULL DEFAULT 0,
-    rejected INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (domain, day)
-);
-CREATE TABLE sender_domains (
-    domain TEXT PRIMARY KEY,
-    limits TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE schedules (
-    campaign TEXT PRIMARY KEY,
-    first_seen TEXT NOT NULL
-);
-CREATE TABLE suppressions (
-    key TEXT PRIMARY KEY,
-    email TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    added_at TEXT NOT NULL,
-    expires_at TEXT
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -100,10 +45,17 @@ class Run:
     resume_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    held: bool = False  # paused by hand: only `mailcast resume` lifts it
+    fingerprint: str | None = None  # of the content the run started with (subject, templates, attachments)
+    in_doubt_noted: bool = False  # run-due has told once that only rows in doubt are left
 
     @property
     def finished(self) -> bool:
         return self.status in ("completed", "cancelled")
+
+    @property
+    def paused_by_hand(self) -> bool:
+        return self.status == "paused" and self.held
 
 
 @dataclass(frozen=True)
@@ -159,25 +111,39 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.astimezone(timezone.utc).isoformat() if moment is not None else None
 
 
+def _beside(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
+
+
 def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
 class StateStore:
-    """The state file. Open with `StateStore(path)`; close with `close()` or a `with` block."""
+    """The state file. Open with `StateStore(path)`; close with `close()` or a `with` block.
+
+    Only a path where nothing exists starts a new file. An existing file of 0 bytes, or a
+    `-wal`/`-shm` file without its database, is what is left of a state file that was emptied or
+    deleted: it is refused, never taken for a new one. While open, the store checks at each claim
+    that the path still names the file it opened (deleted or replaced: the run stops at once).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._day_rows: tuple[str, str] | None = None  # the (domain, day) row known to exist
         self._synchronous = ""
+        self._identity: tuple[int, int] = (0, 0)
         if path.is_dir():
             raise StateError(
                 f"the state file {path} is a folder",
                 hint=f"Point --state / MAILCAST_STATE at a file inside it, such as {path}/mailcast.db.",
             )
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            self._refuse_remains()
+            if not path.exists():
+                self._create()
             self._open()
+            self._identity = self._file_identity()
         except sqlite3.DatabaseError as exc:
             raise self._damaged(exc) from None
         except OSError as exc:
@@ -186,11 +152,49 @@ class StateStore:
                 hint="Check the path and its permissions, or choose another with --state or MAILCAST_STATE.",
             ) from None
 
+    def _refuse_remains(self) -> None:
+        """An emptied file or a journal without its file: the runs it held are gone, not new."""
+        path = self.path
+        if path.exists() and path.stat().st_size == 0:
+            raise StateError(
+                f"the state file {path} exists but is empty (0 bytes): it was emptied, or never written",
+                hint="mailcast never takes an emptied state file for a new one, since everyone would be sent "
+                "again. Restore the file from a backup; to start a new state file on purpose, delete it first.",
+            )
+        remains = [p.name for p in (_beside(path, "-wal"), _beside(path, "-shm")) if p.exists()]
+        if remains and not path.exists():
+            raise StateError(
+                f"the state file {path} is gone but {' and '.join(remains)} beside it remain: it was deleted",
+                hint="Restore the file from a backup; to start a new state file on purpose, delete "
+                f"{' and '.join(remains)} too.",
+            )
+
+    def _create(self) -> None:
+        """A new state file, laid out beside its path and then linked into place, so that no other
+        process ever sees a file without its tables (and an empty file always means damage)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        draft = _beside(self.path, f".new-{os.getpid()}-{secrets.token_hex(4)}")
+        try:
+            db = sqlite3.connect(draft, isolation_level=None)
+            try:
+                db.execute("BEGIN")
+                schema.create(db)
+                db.execute("COMMIT")
+            finally:
+                db.close()
+            with suppress(FileExistsError):  # another process created it first: use theirs
+                os.link(draft, self.path)
+        finally:
+            with suppress(FileNotFoundError):
+                draft.unlink()
+
     def _open(self) -> None:
-        """Connect and prepare the schema. While another process switches a new file to WAL,
-        SQLite answers "locked" at once instead of waiting, so opening is tried again briefly."""
+        """Connect (never creating a file) and check or upgrade the schema. While another process
+        switches a new file to WAL, SQLite answers "locked" at once instead of waiting, so opening
+        is tried again briefly."""
+        uri = "file:" + quote(str(self.path.absolute())) + "?mode=rw"
         for attempt in range(OPEN_ATTEMPTS):
-            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            self._db = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None, check_same_thread=False)
             self._db.row_factory = sqlite3.Row
             try:
                 self._db.execute("PRAGMA journal_mode=WAL")
@@ -208,18 +212,53 @@ class StateStore:
                     raise
                 time.sleep(0.05)
 
+    def _file_identity(self) -> tuple[int, int]:
+        info = os.stat(self.path)
+        return info.st_dev, info.st_ino
+
+    def check_still_there(self) -> None:
+        """Raise StateError (74) when the path no longer names the file this store opened: deleted,
+        moved away or replaced. What is written from then on would be recorded nowhere anyone reads."""
+        try:
+            same = self._file_identity() == self._identity
+        except FileNotFoundError:
+            raise StateError(
+                f"the state file {self.path} was deleted while mailcast was using it; nothing more is sent",
+                hint="What this run sent since then is recorded nowhere. Restore the file from a backup, or find "
+                "who deleted it; mailcast refuses to start over in its place.",
+            ) from None
+        if not same:
+            raise StateError(
+                f"the state file {self.path} was replaced by another file while mailcast was using it; "
+                "nothing more is sent",
+                hint="Put the original file back (from a backup) before sending again.",
+            )
+
     @property
     def locks_folder(self) -> Path:
-        return self.path.parent / f"{self.path.name}.locks"
+        """Beside the real file, so that every path that leads to it (a symlink too) shares the locks."""
+        real = self.path.resolve()
+        return real.parent / f"{real.name}.locks"
+
+    @property
+    def state_id(self) -> str:
+        """This file's identity, given at creation (markers beside campaigns name it)."""
+        return str(self._query("SELECT value FROM meta WHERE key = 'state_id'")[0][0])
 
     def _damaged(self, exc: BaseException) -> StateError:
-        """The StateError for what SQLite said: locked, not writable, not openable or damaged."""
+        """The StateError for what SQLite said: locked, not writable, not openable, full or damaged."""
         said = str(exc)
         if "readonly" in said or "read-only" in said:
             return StateError(
                 f"the state file {self.path} cannot be written: {said}",
                 hint="Give your user write access to the file and its folder (SQLite writes beside it), "
                 "or choose another with --state or MAILCAST_STATE.",
+            )
+        if "disk is full" in said or "disk I/O" in said:
+            return StateError(
+                f"the disk holding the state file {self.path} is full (or failing): {said}",
+                hint="Free space on that disk and run the command again: the state file is intact, and "
+                "what was not recorded was not sent.",
             )
         if "unable to open" in said:
             return StateError(
@@ -233,34 +272,50 @@ class StateStore:
             )
         return StateError(
             f"the state file {self.path} cannot be read: {exc}",
-            hint="It is damaged or not a mailcast state file. Restore it from a backup, "
-            "or point --state / MAILCAST_STATE at another file (a new one starts empty).",
+            hint="It is damaged or not a mailcast state file. Restore it from a backup; "
+            "a new state file would not know who was already sent.",
         )
 
     def _prepare(self) -> None:
-        # One writer at a time: two processes meeting a new file create the schema once.
-        with self.transaction() as db:
-            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            if not tables:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-                return
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if "meta" not in tables:
             raise StateError(
                 f"{self.path} is an SQLite file but not a mailcast state file",
                 hint="Point --state / MAILCAST_STATE at a mailcast state file, or at a new path to start one.",
             )
-        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        version = int(row[0]) if row else 0
-        if version > SCHEMA_VERSION:
+        version = self._version()
+        if version > schema.SCHEMA_VERSION:
             raise StateError(
-                f"the state file {self.path} was written by a newer mailcast (schema {version}; this one reads {SCHEMA_VERSION})",
+                f"the state file {self.path} was written by a newer mailcast (schema {version}; "
+                f"this one reads {schema.SCHEMA_VERSION})",
                 hint="Upgrade mailcast (pip install -U mailcast) before using this state file.",
             )
         if version < 1:
             raise self._damaged(ValueError("no schema version"))
+        if version < schema.SCHEMA_VERSION:
+            self._upgrade(version)
+
+    def _version(self) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _upgrade(self, version: int) -> None:
+        """Back the file up beside itself, then upgrade it in one transaction."""
+        backup = _beside(self.path, f".bak-v{version}")
+        copies = 1
+        while backup.exists():
+            copies += 1
+            backup = _beside(self.path, f".bak-v{version}-{copies}")
+        target = sqlite3.connect(backup)
+        try:
+            self._db.backup(target)
+            target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+        finally:
+            target.close()
+        with self.transaction() as db:
+            found = self._version()  # another process may have upgraded it meanwhile
+            if found < schema.SCHEMA_VERSION:
+                schema.upgrade(db, found)
 
     def close(self) -> None:
         self._db.close()
@@ -325,6 +380,9 @@ class StateStore:
             resume_at=_time(row["resume_at"]),
             created_at=datetime.fromisoformat(row["created_at"]),
             updated_at=datetime.fromisoformat(row["updated_at"]),
+            held=bool(row["held"]),
+            fingerprint=row["fingerprint"],
+            in_doubt_noted=bool(row["in_doubt_noted"]),
         )
 
     def runs(self, campaign: str | None = None) -> list[Run]:
@@ -358,12 +416,13 @@ class StateStore:
         sender_domain: str,
         now: datetime,
         recipients: Iterable[NewRecipient],
+        fingerprint: str | None = None,
     ) -> Run:
         """Record a new run and the snapshot of its recipients, in one transaction."""
         with self.transaction(durable=True) as db:
             cursor = db.execute(
                 "INSERT INTO runs (campaign, campaign_file, type, occurrence, token, sender_domain, status,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'sending', ?, ?)",
+                " created_at, updated_at, fingerprint) VALUES (?, ?, ?, ?, ?, ?, 'sending', ?, ?, ?)",
                 (
                     campaign,
                     campaign_file,
@@ -373,6 +432,7 @@ class StateStore:
                     sender_domain,
                     _iso(now),
                     _iso(now),
+                    fingerprint,
                 ),
             )
             run_id = cursor.lastrowid
@@ -394,21 +454,53 @@ class StateStore:
         now: datetime,
         reason: str | None = None,
         resume_at: datetime | None = None,
+        held: bool = False,
         unless_stopped: bool = False,
         unless_finished: bool = False,
     ) -> bool:
         """Change a run's status; True if it changed. Checked in the same statement, so nothing
         that happened meanwhile is overwritten: with `unless_stopped`, not if the run was cancelled
-        or paused by hand; with `unless_finished`, not if it completed or was cancelled."""
-        sql = "UPDATE runs SET status = ?, reason = ?, resume_at = ?, updated_at = ? WHERE id = ?"
-        params: list[Any] = [status, reason, _iso(resume_at), _iso(now), run_id]
+        or paused by hand; with `unless_finished`, not if it completed or was cancelled. `held`
+        marks a pause by hand."""
+        # a new pass may leave new rows in doubt: run-due tells of them again
+        sql = (
+            "UPDATE runs SET status = ?, reason = ?, resume_at = ?, updated_at = ?, held = ?,"
+            " in_doubt_noted = CASE WHEN ? = 'sending' THEN 0 ELSE in_doubt_noted END WHERE id = ?"
+        )
+        params: list[Any] = [status, reason, _iso(resume_at), _iso(now), int(held), status, run_id]
         if unless_stopped:
-            sql += " AND status != 'cancelled' AND NOT (status = 'paused' AND reason IS ?)"
-            params.append(PAUSED_BY_HAND)
+            sql += " AND status != 'cancelled' AND NOT (status = 'paused' AND held)"
         if unless_finished:
             sql += " AND status NOT IN ('completed', 'cancelled')"
         with self.transaction() as db:
             return db.execute(sql, params).rowcount > 0
+
+    def move_campaign(self, campaign: str, campaign_file: str) -> None:
+        """The campaign file moved: its runs go with it."""
+        with self.transaction() as db:
+            db.execute("UPDATE runs SET campaign_file = ? WHERE campaign = ?", (campaign_file, campaign))
+
+    def note(self, run_id: int, text: str, *, now: datetime, fingerprint: str | None = None) -> None:
+        """Keep a note on the run (shown by report); with `fingerprint`, the content it goes on with."""
+        with self.transaction() as db:
+            db.execute("INSERT INTO run_notes (run_id, at, note) VALUES (?, ?, ?)", (run_id, _iso(now), text))
+            if fingerprint is not None:
+                db.execute("UPDATE runs SET fingerprint = ? WHERE id = ?", (fingerprint, run_id))
+
+    def set_fingerprint(self, run_id: int, fingerprint: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE runs SET fingerprint = ? WHERE id = ?", (fingerprint, run_id))
+
+    def notes(self, run_id: int) -> list[tuple[str, str]]:
+        """(time, text) of each note on the run, oldest first."""
+        return [
+            (r[0], r[1])
+            for r in self._query("SELECT at, note FROM run_notes WHERE run_id = ? ORDER BY rowid", (run_id,))
+        ]
+
+    def mark_in_doubt_noted(self, run_id: int) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE runs SET in_doubt_noted = 1 WHERE id = ?", (run_id,))
 
     def counts(self, run_id: int) -> dict[str, int]:
         counts = dict.fromkeys(RECIPIENT_STATUSES, 0)
@@ -477,6 +569,7 @@ class StateStore:
                 " WHERE run_id = ? AND key = ?",
                 (make_message_id(run.token, row["key"], run.sender_domain), run.id, row["key"]),
             )
+        self.check_still_there()  # the claim is on disk, in the file that is still at the path
         return Claimed(
             row=row["row"],
             email=row["email"],
@@ -528,6 +621,24 @@ class StateStore:
                     "INSERT OR REPLACE INTO suppressions (key, email, reason, added_at, expires_at) VALUES (?, ?, ?, ?, NULL)",
                     (key, email or key, suppress_reason, _iso(now)),
                 )
+
+    def take_back_rejections(self, run: Run, rejected: Iterable[tuple[str, date, bool]]) -> None:
+        """Undo recorded rejections that were the server's fault, not the recipients': each (key,
+        day, suppressed) goes back to pending, off the suppression list it was put on, and out of
+        the day's counts, so warm-up does not hold it against the domain."""
+        with self.transaction() as db:
+            for key, day, suppressed in rejected:
+                db.execute(
+                    "UPDATE recipients SET status = 'pending' WHERE run_id = ? AND key = ? AND status = 'failed'",
+                    (run.id, key),
+                )
+                db.execute(
+                    "UPDATE domain_days SET rejected = MAX(rejected - 1, 0), claimed = MAX(claimed - 1, 0)"
+                    " WHERE domain = ? AND day = ?",
+                    (run.sender_domain, day.isoformat()),
+                )
+                if suppressed:
+                    db.execute("DELETE FROM suppressions WHERE key = ? AND reason LIKE 'bounced:%'", (key,))
 
     def release_claim(self, run: Run, key: str, *, day: date) -> None:
         """Undo a claim whose message never left (the run stopped first): pending again, allowance back."""

@@ -1,8 +1,17 @@
-"""List-Unsubscribe headers (RFC 2369, RFC 8058) and the unsubscribe footer in 11 languages."""
+"""List-Unsubscribe headers (RFC 2369, RFC 8058), the unsubscribe footer in 11 languages, what `check` says
+about the unsubscribe URL, and the links of test messages, which go nowhere."""
 
 from __future__ import annotations
 
 from html import escape
+from typing import TYPE_CHECKING
+
+from mailcast.errors import Problem
+from mailcast.message import MAX_HEADER_LINE, encode_uri
+
+if TYPE_CHECKING:
+    from mailcast.campaign import Campaign
+    from mailcast.templates import TemplateSet
 
 # (sentence, link text) per language; the sentence precedes the link.
 FOOTERS: dict[str, tuple[str, str]] = {
@@ -53,13 +62,76 @@ def add_footer_text(text: str, footer: str) -> str:
     return text.rstrip("\n") + "\n\n-- \n" + footer
 
 
-def list_unsubscribe_header(url: str | None, mailto: str | None) -> tuple[str | None, bool]:
-    """The List-Unsubscribe value and whether one-click (RFC 8058) applies: only with an http(s) URL."""
-    parts = []
+def list_unsubscribe_header(url: str | None, mailto: str | None) -> tuple[list[str], bool]:
+    """The URIs of List-Unsubscribe (RFC 2369) and whether one-click (RFC 8058) applies: only with https."""
+    uris = []
     if url:
-        parts.append(f"<{url}>")
+        uris.append(encode_uri(url))
     if mailto:
-        parts.append(f"<mailto:{mailto}?subject=unsubscribe>")
-    if not parts:
-        return None, False
-    return ", ".join(parts), bool(url and url.startswith(("https://", "http://")))
+        uris.append(mailto_uri(mailto))
+    return uris, one_click_applies(url)
+
+
+def one_click_applies(url: str | None) -> bool:
+    """RFC 8058 3.1: List-Unsubscribe-Post goes only with an https URI."""
+    return url is not None and url[:8].lower() == "https://"
+
+
+def mailto_uri(address: str) -> str:
+    return encode_uri(f"mailto:{address}?subject=unsubscribe")
+
+
+# Where the unsubscribe links of a test message point: nowhere (RFC 2606 reserves .invalid).
+TEST_URL = "https://unsubscribe.invalid/test-message"
+TEST_MAILTO = "unsubscribe@test-message.invalid"
+TEST_NOTICE = "This is a test message: its unsubscribe link goes nowhere."
+
+
+def tester_notice_text() -> str:
+    return f"{TEST_NOTICE}\n"
+
+
+def tester_notice_html() -> str:
+    return f'<p class="mailcast-test-notice" style="font-size:12px;color:#666">{escape(TEST_NOTICE)}</p>'
+
+
+# The longest URL that fits, with its brackets and comma, in the first line of the header.
+MAX_URL = MAX_HEADER_LINE - len("List-Unsubscribe: <>,")
+
+
+def unsubscribe_url_problem(url: str) -> str | None:
+    """Why a row's rendered unsubscribe URL cannot be sent, or None."""
+    if len(url) * 12 <= MAX_URL:  # even if every character took 4 bytes as %XX, it would fit
+        return None
+    length = len(encode_uri(url))
+    if length <= MAX_URL:
+        return None
+    return (
+        f"the unsubscribe URL is {length} characters long once percent-encoded (at most {MAX_URL}, "
+        "so that the List-Unsubscribe header fits in one line); shorten it or the values it uses"
+    )
+
+
+def check_unsubscribe(campaign: Campaign, templates: TemplateSet) -> list[Problem]:
+    """Warnings about an unsubscribe URL with which one-click unsubscribe (RFC 8058) will not work."""
+    template = campaign.unsubscribe.url if campaign.unsubscribe else None
+    if not template:
+        return []
+    warnings = []
+
+    def warn(message: str) -> None:
+        line = campaign.line_of("unsubscribe.url")
+        warnings.append(Problem(message, file=campaign.path.name, line=line, key="unsubscribe.url"))
+
+    if not one_click_applies(template):
+        warn(
+            "unsubscribe.url is not https://, so no List-Unsubscribe-Post is sent and mail clients offer no "
+            "one-click unsubscribe (RFC 8058 needs https); use an https:// URL"
+        )
+    names = templates.variables.get("unsubscribe.url")
+    if names is not None and not names:
+        warn(
+            "unsubscribe.url uses no variable, so it is the same for every recipient and a one-click "
+            "unsubscribe cannot tell who asked; put a variable in it, such as {{ email | urlencode }}"
+        )
+    return warnings

@@ -1,0 +1,127 @@
+"""What keeps a campaign with its own state file, its own runs and its own content.
+
+- A campaign that has runs leaves a marker beside its file (`.mailcast/<file name>.state`)
+  naming the state file that holds them. Meeting a state file that does not know the campaign
+  while the marker names another one (cron or sudo with another HOME, a typo in `--state`) is
+  refused: sending would start over and mail everyone again.
+- A campaign's name is bound to the campaign file that first sent it. Another file with the same
+  name (a copied folder) is refused while the first file exists; a file that moved takes its
+  runs along.
+- A run remembers a fingerprint of its subject, templates and attachments, so that continuing it
+  after they changed is said out loud.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from mailcast.campaign import Campaign
+from mailcast.errors import ConfigError, StateError
+from mailcast.state import Run, StateStore
+
+MARKER_FOLDER = ".mailcast"
+
+
+def marker_path(campaign: Campaign) -> Path:
+    return campaign.folder / MARKER_FOLDER / f"{campaign.path.name}.state"
+
+
+@dataclass(frozen=True)
+class Marker:
+    state_id: str
+    state_file: str
+
+
+def read_marker(campaign: Campaign) -> Marker | None:
+    """The marker beside the campaign file, or None (none yet, or unreadable: then nothing is known)."""
+    try:
+        data = json.loads(marker_path(campaign).read_text(encoding="utf-8"))
+        return Marker(str(data["state_id"]), str(data["state_file"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write_marker(campaign: Campaign, store: StateStore) -> str | None:
+    """Record beside the campaign which state file holds its runs; a note when that cannot be done."""
+    path = marker_path(campaign)
+    marker = {"state_id": store.state_id, "state_file": str(store.path.absolute()), "campaign": campaign.name}
+    try:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        return f"Note: could not write {path} ({exc.strerror}); mailcast cannot warn if this campaign later meets another state file."
+    return None
+
+
+def check_state_file(campaign: Campaign, store: StateStore | None, *, new_state: bool = False) -> None:
+    """Refuse (74) a state file that does not know the campaign when its marker names another one."""
+    marker = read_marker(campaign)
+    if marker is None or new_state:
+        return
+    if store is not None and (marker.state_id == store.state_id or store.latest_run(campaign.name) is not None):
+        return
+    here = f"{store.path} (id {store.state_id})" if store is not None else "a state file that does not exist yet"
+    raise StateError(
+        f"the runs of {campaign.name} are recorded in the state file {marker.state_file} (id {marker.state_id}), "
+        f"but this command uses {here}, which does not know the campaign; sending would mail everyone again",
+        hint=f"Use that state file: --state {marker.state_file} (or MAILCAST_STATE, also in crontab and under sudo). "
+        f"To start over in this state file on purpose: mailcast send {campaign.path} --new-state "
+        f"(or delete {marker_path(campaign)}).",
+    )
+
+
+def check_name(campaign: Campaign, store: StateStore, *, move: bool = True) -> None:
+    """Refuse (78) a campaign whose name belongs to another campaign file that still exists; a
+    campaign file that moved (its old path is gone) takes its runs along (with `move`)."""
+    latest = store.latest_run(campaign.name)
+    if latest is None or _same_file(Path(latest.campaign_file), campaign.path):
+        return
+    old = Path(latest.campaign_file)
+    if old.exists():
+        raise ConfigError(
+            f"the campaign name {campaign.name!r} belongs to another campaign file, {old}, in the state file "
+            f"{store.path}; {campaign.path} would continue that campaign's runs",
+            hint=f"Give this campaign its own name: add a line such as `name: {campaign.name}-2` to {campaign.path} "
+            "(a copied campaign folder keeps the name of the original).",
+        )
+    if move:
+        store.move_campaign(campaign.name, str(campaign.path))
+
+
+def _same_file(recorded: Path, current: Path) -> bool:
+    if recorded == current:
+        return True
+    try:
+        return recorded.samefile(current)
+    except OSError:
+        return False
+
+
+def fingerprint(campaign: Campaign) -> str:
+    """A hash of what each recipient reads: subject, template files and attachments."""
+    digest = hashlib.sha256()
+    digest.update(campaign.subject.encode("utf-8"))
+    files = [campaign.template.html, campaign.template.text, campaign.template.markdown, *campaign.attachments]
+    for relative in files:
+        digest.update(b"\0" + (relative or "").encode("utf-8") + b"\0")
+        if relative:
+            try:
+                digest.update(campaign.resolve(relative).read_bytes())
+            except OSError:
+                digest.update(b"(unreadable)")
+    return digest.hexdigest()[:16]
+
+
+def content_change(run: Run, campaign: Campaign, counts: dict[str, int]) -> str | None:
+    """What to say when the run started with other content than the campaign has now, else None."""
+    if run.fingerprint is None or run.fingerprint == fingerprint(campaign):
+        return None
+    earlier = counts.get("sent", 0) + counts.get("sending", 0)
+    total = sum(counts.values())
+    return (
+        f"The subject, templates or attachments changed since run {run.id} began; "
+        f"{earlier} of {total} got the earlier version, the rest get the new one."
+    )

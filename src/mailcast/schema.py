@@ -1,0 +1,123 @@
+"""The state file's schema, its version, and the ordered steps that upgrade an older file.
+
+A new file is created with `SCHEMA` at `SCHEMA_VERSION`. A file of an older version is
+upgraded in place by `MIGRATIONS`: each step takes the file from one version to the next, and
+all the steps a file needs run in one transaction, after a backup copy beside it
+(`state.db.bak-v1`). A newer file is refused: this mailcast does not know what it holds.
+
+To change the schema: change `SCHEMA`, raise `SCHEMA_VERSION`, and add the step from the old
+version (SQL that turns a file of the old version into one of the new, data included).
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from collections.abc import Callable
+
+SCHEMA_VERSION = 2
+
+SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    campaign TEXT NOT NULL,
+    campaign_file TEXT NOT NULL,
+    type TEXT NOT NULL,
+    occurrence TEXT,
+    token TEXT NOT NULL,
+    sender_domain TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    resume_at TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    held INTEGER NOT NULL DEFAULT 0,
+    fingerprint TEXT,
+    in_doubt_noted INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX runs_campaign ON runs (campaign, id);
+CREATE TABLE run_notes (
+    run_id INTEGER NOT NULL REFERENCES runs (id),
+    at TEXT NOT NULL,
+    note TEXT NOT NULL
+);
+CREATE INDEX run_notes_run ON run_notes (run_id);
+CREATE TABLE recipients (
+    run_id INTEGER NOT NULL REFERENCES runs (id),
+    row INTEGER NOT NULL,
+    email TEXT NOT NULL,
+    key TEXT NOT NULL,
+    vars TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_reply TEXT,
+    sent_at TEXT,
+    message_id TEXT,
+    retry_at TEXT,
+    PRIMARY KEY (run_id, key)
+);
+CREATE INDEX recipients_todo ON recipients (run_id, status, row);
+CREATE TABLE domain_days (
+    domain TEXT NOT NULL,
+    day TEXT NOT NULL,
+    claimed INTEGER NOT NULL DEFAULT 0,
+    sent INTEGER NOT NULL DEFAULT 0,
+    rejected INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (domain, day)
+);
+CREATE TABLE sender_domains (
+    domain TEXT PRIMARY KEY,
+    limits TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE schedules (
+    campaign TEXT PRIMARY KEY,
+    first_seen TEXT NOT NULL
+);
+CREATE TABLE suppressions (
+    key TEXT PRIMARY KEY,
+    email TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    added_at TEXT NOT NULL,
+    expires_at TEXT
+)
+"""
+
+
+def _to_v2(db: sqlite3.Connection) -> None:
+    """v2: the state file's own id; "paused by hand" as a field; a run's content fingerprint and notes."""
+    for statement in (
+        "ALTER TABLE runs ADD COLUMN held INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE runs ADD COLUMN fingerprint TEXT",
+        "ALTER TABLE runs ADD COLUMN in_doubt_noted INTEGER NOT NULL DEFAULT 0",
+        "UPDATE runs SET held = 1, reason = 'paused by hand' WHERE status = 'paused' AND reason = 'paused by hand'",
+        "CREATE TABLE run_notes (run_id INTEGER NOT NULL REFERENCES runs (id), at TEXT NOT NULL, note TEXT NOT NULL)",
+        "CREATE INDEX run_notes_run ON run_notes (run_id)",
+    ):
+        db.execute(statement)
+    db.execute("INSERT OR IGNORE INTO meta VALUES ('state_id', ?)", (new_state_id(),))
+
+
+# MIGRATIONS[n] takes a file from version n to n + 1.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _to_v2}
+
+
+def new_state_id() -> str:
+    """A state file's identity, given once at creation: markers beside campaigns name it."""
+    return secrets.token_hex(8)
+
+
+def create(db: sqlite3.Connection) -> None:
+    """Lay out a new file at the current version (inside the caller's transaction)."""
+    for statement in SCHEMA.split(";"):
+        db.execute(statement)
+    db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+    db.execute("INSERT INTO meta VALUES ('state_id', ?)", (new_state_id(),))
+
+
+def upgrade(db: sqlite3.Connection, version: int) -> None:
+    """Run every step from `version` to SCHEMA_VERSION (inside the caller's transaction)."""
+    for step in range(version, SCHEMA_VERSION):
+        MIGRATIONS[step](db)
+    db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))

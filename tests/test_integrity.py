@@ -1,0 +1,225 @@
+"""The state file as a ledger: deleted, emptied, another one, a symlink, a copied folder, changed content."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from helpers import mailcast, maildir_recipients, smtp, start_mailcast, wait_for_messages, write_campaign
+from smtp_server import TestServer
+
+
+def test_a_state_file_deleted_mid_run_stops_the_send_and_the_next_send_refuses(
+    tmp_path: Path, smtp_server: Callable[..., TestServer]
+) -> None:
+    server = smtp_server(delay=0.05)
+    campaign = write_campaign(tmp_path / "c", 40, transport=smtp(server.port))
+    state = tmp_path / "st" / "state.db"
+    proc = start_mailcast("send", str(campaign), "--yes", state=state)
+    wait_for_messages(server, 5)
+    shutil.rmtree(tmp_path / "st")
+    seen_at_deletion = len(server.messages)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 74, err
+    assert "was deleted while mailcast was using it" in err and "Traceback" not in err
+    assert len(server.messages) <= seen_at_deletion + 1  # at most the message already in flight
+    # the next send meets a new, empty state file where the old one was: refused, nobody mailed again
+    sent = len(server.messages)
+    again = mailcast("send", str(campaign), "--yes", state=state)
+    assert again.code == 74 and "does not know the campaign" in again.err
+    assert len(server.messages) == sent
+
+
+def test_an_emptied_state_file_is_refused_not_started_over(tmp_path: Path) -> None:
+    campaign = write_campaign(tmp_path / "c", 3)
+    state = tmp_path / "state.db"
+    assert mailcast("send", str(campaign), "--yes", state=state).code == 0
+    state.write_bytes(b"")
+    again = mailcast("send", str(campaign), "--yes", state=state)
+    assert again.code == 74
+    assert "empty (0 bytes)" in again.err and "delete it first" in again.err
+    assert len(maildir_recipients(tmp_path / "c" / "outbox")) == 3
+    assert state.stat().st_size == 0  # left as it was
+    status = mailcast("status", state=state)
+    assert status.code == 74 and "empty" in status.err
+
+
+def test_a_journal_without_its_state_file_is_refused(tmp_path: Path) -> None:
+    campaign = write_campaign(tmp_path / "c", 2)
+    state = tmp_path / "state.db"
+    (tmp_path / "state.db-wal").write_bytes(b"\0" * 32)
+    result = mailcast("send", str(campaign), "--yes", state=state)
+    assert result.code == 74 and "state.db-wal" in result.err and "deleted" in result.err
+    assert not state.exists() and not (tmp_path / "c" / "outbox").exists()
+
+
+def test_another_state_file_meets_the_campaigns_marker(tmp_path: Path) -> None:
+    campaign = write_campaign(tmp_path / "c", 3, extra={"limits": {"daily": 2}})
+    home = tmp_path / "home.db"
+    assert mailcast("send", str(campaign), "--yes", state=home).code == 75  # 2 sent, 1 waits
+    marker = json.loads((tmp_path / "c" / ".mailcast" / "news.yaml.state").read_text(encoding="utf-8"))
+    assert marker["state_file"] == str(home)
+    other = tmp_path / "other.db"
+    refused = mailcast("send", str(campaign), "--yes", state=other, now="2026-12-02T10:00:00+00:00")
+    assert refused.code == 74
+    assert str(home) in refused.err and str(other) in refused.err and "--new-state" in refused.err
+    dry = mailcast("send", str(campaign), "--dry-run", state=tmp_path / "third.db")
+    assert dry.code == 74 and not (tmp_path / "third.db").exists()
+    assert len(maildir_recipients(tmp_path / "c" / "outbox")) == 2
+    # the right state file continues; --new-state starts over on purpose
+    on = mailcast("send", str(campaign), "--yes", state=home, now="2026-12-02T10:00:00+00:00")
+    assert on.code == 0, on.err
+    assert len(maildir_recipients(tmp_path / "c" / "outbox")) == 3
+    fresh = mailcast("send", str(campaign), "--yes", "--new-state", state=other, now="2026-12-02T10:00:00+00:00")
+    assert fresh.code == 75 and "2 sent now" in fresh.out
+    assert json.loads((tmp_path / "c" / ".mailcast" / "news.yaml.state").read_text(encoding="utf-8"))[
+        "state_file"
+    ] == str(other)
+
+
+def test_a_symlinked_state_path_shares_the_campaign_lock(
+    tmp_path: Path, smtp_server: Callable[..., TestServer]
+) -> None:
+    server = smtp_server(delay=0.05)
+    campaign = write_campaign(tmp_path / "c", 30, transport=smtp(server.port))
+    state = tmp_path / "state.db"
+    link = tmp_path / "link.db"
+    first = start_mailcast("send", str(campaign), "--yes", state=state)
+    wait_for_messages(server, 2)
+    link.symlink_to(state)
+    started = time.monotonic()
+    second = mailcast("send", str(campaign), "--yes", "--resend-in-doubt", state=link)
+    assert second.code == 75 and "being worked on by process" in second.err
+    assert time.monotonic() - started < 30  # at once, not after the first finished
+    first.communicate(timeout=60)
+    assert first.returncode == 0
+    assert Counter(server.recipients()) == {f"r{i}@example.com": 1 for i in range(1, 31)}
+
+
+def test_a_copied_campaign_folder_is_refused_and_a_moved_one_keeps_its_runs(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    original = write_campaign(tmp_path / "p1", 4, extra={"limits": {"daily": 2}})
+    assert mailcast("send", str(original), "--yes", state=state).code == 75
+    shutil.copytree(tmp_path / "p1", tmp_path / "p2")
+    copy = tmp_path / "p2" / "news.yaml"
+    copy.write_text(copy.read_text(encoding="utf-8").replace("Hi {{", "New {{"), encoding="utf-8")
+    refused = mailcast("send", str(copy), "--yes", state=state, now="2026-12-02T10:00:00+00:00")
+    assert refused.code == 78
+    assert str(original) in refused.err and "name:" in refused.err
+    assert len(maildir_recipients(tmp_path / "p1" / "outbox")) == 2
+    # the original moved away: the copy is now where its runs go on
+    shutil.rmtree(tmp_path / "p1")
+    moved = mailcast("send", str(copy), "--yes", state=state, now="2026-12-02T10:00:00+00:00")
+    assert moved.code == 0 and "2 sent now; 4 of 4 sent in all" in moved.out
+    status = mailcast("status", "--json", state=state).json()
+    assert [r["run"] for r in status] == [1]
+
+
+def test_content_changed_mid_run_is_said_and_noted(tmp_path: Path) -> None:
+    campaign = write_campaign(tmp_path / "c", 4)
+    state = tmp_path / "state.db"
+    assert mailcast("send", str(campaign), "--yes", "--limit", "2", state=state).code == 75
+    (tmp_path / "c" / "body.txt").write_text("Hello again {{ first_name }}\n", encoding="utf-8")
+    dry = mailcast("send", str(campaign), "--dry-run", state=state)
+    assert "changed since run 1 began; 2 of 4 got the earlier version" in dry.out
+    on = mailcast("send", str(campaign), "--yes", state=state)
+    assert on.code == 0
+    assert "changed since run 1 began; 2 of 4 got the earlier version" in on.out
+    report = mailcast("report", str(campaign), "--json", state=state).json()
+    assert len(report["notes"]) == 1 and "2 of 4 got the earlier version" in report["notes"][0]["note"]
+    assert "changed since run 1 began" in mailcast("report", str(campaign), state=state).out
+
+
+def test_a_server_rejecting_everyone_alike_stops_and_the_same_run_delivers_after_the_fix(
+    tmp_path: Path, smtp_server: Callable[..., TestServer]
+) -> None:
+    server = smtp_server(reject_all="550 5.1.1 <x>: Recipient address rejected: User unknown in relay recipient table")
+    campaign = write_campaign(tmp_path / "c", 100, transport=smtp(server.port, connections=2))
+    state = tmp_path / "state.db"
+    first = mailcast("send", str(campaign), "--yes", state=state)
+    assert first.code == 69, first.err
+    assert "rejected 20 recipients in a row" in first.out and "relay recipient table" in first.out
+    assert server.handler_.rcpt_count <= 22  # stopped within the streak (and what was in flight)
+    assert mailcast("suppress", "list", "--json", state=state).json() == []
+    assert mailcast("warmup", "--json", state=state).json()[0]["sent_today"] == 0
+    report = mailcast("report", str(campaign), "--json", state=state).json()
+    assert report["totals"]["failed"] == 0 and report["totals"]["pending"] == 100
+    server.behaviour.reject_all = None  # the relay is fixed
+    second = mailcast("send", str(campaign), "--yes", state=state)
+    assert second.code == 0 and "100 sent now; 100 of 100 sent in all" in second.out
+    assert [r["run"] for r in mailcast("status", "--json", state=state).json()] == [1]
+
+
+def test_a_few_bad_addresses_are_not_a_streak(tmp_path: Path, smtp_server: Callable[..., TestServer]) -> None:
+    bad = {f"r{i}@example.com": "550 5.1.1 User unknown" for i in (2, 3, 4)}
+    server = smtp_server(replies=bad)
+    campaign = write_campaign(
+        tmp_path / "c", 6, transport=smtp(server.port), extra={"limits": {"max_rejections_in_a_row": 3}}
+    )
+    state = tmp_path / "state.db"
+    first = mailcast("send", str(campaign), "--yes", state=state)
+    assert first.code == 69  # three in a row: the limit set in the campaign
+    server.behaviour.replies = {"r3@example.com": "550 5.1.1 User unknown"}
+    second = mailcast("send", str(campaign), "--yes", state=state)
+    assert second.code == 1 and "1 failed" in second.out
+    listed = [e["email"] for e in mailcast("suppress", "list", "--json", state=state).json()]
+    assert listed == ["r3@example.com"]
+
+
+def test_report_csv_never_overwrites_without_force(tmp_path: Path) -> None:
+    campaign = write_campaign(tmp_path / "c", 2)
+    state = tmp_path / "state.db"
+    assert mailcast("send", str(campaign), "--yes", state=state).code == 0
+    recipients = tmp_path / "c" / "recipients.csv"
+    before = recipients.read_bytes()
+    refused = mailcast("report", str(campaign), "--csv", str(recipients), state=state)
+    assert refused.code == 2 and "already exists" in refused.err and "--force" in refused.err
+    assert recipients.read_bytes() == before
+    forced = mailcast("report", str(campaign), "--csv", str(recipients), "--force", state=state)
+    assert forced.code == 0 and recipients.read_text(encoding="utf-8-sig").startswith("email,status")
+
+
+def test_dry_run_with_limit_counts_the_limit(tmp_path: Path) -> None:
+    campaign = write_campaign(tmp_path / "c", 10)
+    result = mailcast("send", str(campaign), "--dry-run", "--limit", "3", state=tmp_path / "state.db")
+    assert result.code == 0 and "would send 3 message(s)" in result.out and "7 wait for the next send" in result.out
+
+
+def test_short_help_and_state_after_the_command(tmp_path: Path) -> None:
+    assert "Usage:" in mailcast("send", "-h", state=tmp_path / "x.db").out
+    campaign = write_campaign(tmp_path / "c", 2)
+    state = tmp_path / "given.db"
+    env_state = tmp_path / "env.db"
+    assert mailcast("send", str(campaign), "--yes", "--state", str(state), state=env_state).code == 0
+    assert state.exists() and not env_state.exists()
+    assert mailcast("status", "--json", "--state", str(state), state=env_state).json()[0]["sent"] == 2
+
+
+def test_an_old_state_file_from_before_markers_goes_on(tmp_path: Path) -> None:
+    """A campaign sent before markers existed has none: its state file is simply used, and marked."""
+    campaign = write_campaign(tmp_path / "c", 2, extra={"limits": {"daily": 1}})
+    state = tmp_path / "state.db"
+    assert mailcast("send", str(campaign), "--yes", state=state).code == 75
+    shutil.rmtree(tmp_path / "c" / ".mailcast")
+    on = mailcast("send", str(campaign), "--yes", state=state, now="2026-12-02T10:00:00+00:00")
+    assert on.code == 0
+    assert (tmp_path / "c" / ".mailcast" / "news.yaml.state").is_file()
+
+
+def test_sigterm_says_how_to_stop_at_once(tmp_path: Path, smtp_server: Callable[..., TestServer]) -> None:
+    import signal
+
+    server = smtp_server(delay=0.05)
+    campaign = write_campaign(tmp_path / "c", 30, transport=smtp(server.port))
+    proc = start_mailcast("send", str(campaign), "--yes", state=tmp_path / "state.db")
+    wait_for_messages(server, 2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 75
+    assert "a second SIGTERM stops at once" in err and "Ctrl-C" not in err
+    assert os.path.exists(tmp_path / "state.db")
