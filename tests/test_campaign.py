@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from helpers import mailcast, rsa_key_pem
-from mailcast.campaign import SmtpTransport, load_campaign
+from mailcast.campaign import SmtpTransport
+from mailcast.campaign_file import load_campaign
 from mailcast.errors import ExitCode, ProblemsError
 
 GOOD = """\

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mailcast.campaign import load_campaign
+from mailcast.campaign_file import load_campaign
 from mailcast.checks import check_campaign
 
 

@@ -18,8 +18,8 @@ from mailcast.message import (
     MessageBuilder,
     ad_subject,
     encode_uri,
-    make_message_id,
 )
+from mailcast.message_ids import make_message_id
 from mailcast.unsubscribe import FOOTERS, add_footer_html, footer_html, footer_text, list_unsubscribe_header
 
 DATE = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
@@ -99,12 +99,12 @@ def test_text_only_is_a_single_part() -> None:
     assert b"\r\n.starts" not in data and b"\r\nFrom the" not in data
 
 
-def test_html_only_gets_a_generated_text_part() -> None:
-    _, parsed = build(text=None, html="<h1>Hi Zoë</h1><p>See <a href='https://example.com/x'>the picks</a></p>")
+def test_html_and_text_make_multipart_alternative_text_first() -> None:
+    _, parsed = build(text="Hi Zoë\n", html="<h1>Hi Zoë</h1>")
     assert parsed.get_content_type() == "multipart/alternative"
     plain, html = [p for p in parsed.walk() if not p.is_multipart()]
-    assert plain.get_content_type() == "text/plain" and "the picks (https://example.com/x)" in body(plain)
-    assert html.get_content_type() == "text/html" and "Hi Zoë" in body(html)
+    assert plain.get_content_type() == "text/plain" and body(plain) == "Hi Zoë\n"
+    assert html.get_content_type() == "text/html" and body(html) == "<h1>Hi Zoë</h1>"
 
 
 def test_attachments_make_multipart_mixed() -> None:

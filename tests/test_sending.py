@@ -359,7 +359,7 @@ def test_cancel_stops_a_run_for_good(tmp_path: Path) -> None:
 def test_rate_paces_messages_without_real_waiting(tmp_path: Path) -> None:
     from datetime import datetime, timezone
 
-    from mailcast.campaign import load_campaign
+    from mailcast.campaign_file import load_campaign
     from mailcast.sending import SendOptions, Settings, send_campaign
     from mailcast.state import StateStore
 
@@ -385,7 +385,7 @@ def test_rate_paces_messages_without_real_waiting(tmp_path: Path) -> None:
 def test_rate_makes_no_burst_after_a_stall(tmp_path: Path) -> None:
     from datetime import datetime, timezone
 
-    from mailcast.campaign import load_campaign
+    from mailcast.campaign_file import load_campaign
     from mailcast.sending import SendOptions, Settings, send_campaign
     from mailcast.state import Run, StateStore
     from mailcast.transports import Delivery
@@ -457,7 +457,7 @@ def test_ctrl_c_waits_for_every_message_in_flight(tmp_path: Path, smtp_server: C
 def test_a_cancel_while_send_waits_at_its_prompt_is_kept(tmp_path: Path) -> None:
     from datetime import timezone
 
-    from mailcast.campaign import load_campaign
+    from mailcast.campaign_file import load_campaign
     from mailcast.sending import SendOptions, Settings, send_campaign
     from mailcast.state import StateStore
 
@@ -480,7 +480,7 @@ def test_a_cancel_while_send_waits_at_its_prompt_is_kept(tmp_path: Path) -> None
 def test_a_run_past_midnight_gets_the_new_days_allowance(tmp_path: Path) -> None:
     from datetime import timezone
 
-    from mailcast.campaign import load_campaign
+    from mailcast.campaign_file import load_campaign
     from mailcast.sending import SendOptions, Settings, send_campaign
     from mailcast.state import Run, StateStore
     from mailcast.transports import Delivery
@@ -532,7 +532,7 @@ def test_sending_goes_on_when_its_output_pipe_closes(tmp_path: Path, lines_read:
 def test_a_stop_before_anything_goes_records_nothing(tmp_path: Path) -> None:
     from datetime import timezone
 
-    from mailcast.campaign import load_campaign
+    from mailcast.campaign_file import load_campaign
     from mailcast.sending import SendOptions, Settings, send_campaign
     from mailcast.state import StateStore
 

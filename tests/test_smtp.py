@@ -11,8 +11,7 @@ from pydantic import ValidationError
 
 from mailcast.campaign import SmtpTransport, is_loopback
 from mailcast.errors import ConfigError, ExitCode, SmtpAuthError, SmtpUnavailableError
-from mailcast.retry import backoff_delays
-from mailcast.transports.smtp import SmtpConnection
+from mailcast.transports.smtp import SmtpConnection, backoff_delays, is_temporary, suppresses
 from smtp_server import TestServer
 
 SENDER = "news@example.com"
@@ -219,3 +218,29 @@ def test_backoff_is_bounded() -> None:
     assert backoff_delays(1) == []
     assert backoff_delays(4) == [0.5, 1.0, 2.0]
     assert max(backoff_delays(20)) == 8.0
+
+
+def test_only_4xx_is_temporary() -> None:
+    assert [is_temporary(code) for code in (250, 399, 400, 451, 499, 500, 550)] == [
+        False,
+        False,
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("code", "reply", "suppress"),
+    [
+        (550, "5.1.1 User unknown", True),
+        (551, "  5.1.6 Mailbox has moved", True),
+        (554, "5.7.1 Rejected as spam", False),
+        (550, "User unknown", False),  # no enhanced status: nothing says it is the mailbox
+        (450, "5.1.1 odd but temporary", False),
+    ],
+)
+def test_only_a_permanent_mailbox_failure_suppresses(code: int, reply: str, suppress: bool) -> None:
+    assert suppresses(code, reply) is suppress

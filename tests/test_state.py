@@ -157,3 +157,29 @@ def test_a_state_file_that_cannot_be_written_is_a_state_error(tmp_path: Path) ->
 def test_a_folder_is_not_a_state_file(tmp_path: Path) -> None:
     with pytest.raises(StateError, match="is a folder"):
         StateStore(tmp_path)
+
+
+def test_the_store_is_safe_from_several_threads_by_itself(tmp_path: Path) -> None:
+    """Claims from 8 threads with no lock of their own: each recipient is claimed exactly once."""
+    import threading
+
+    with StateStore(tmp_path / "state.db") as store:
+        run = new_run(store, 200)
+        claimed: list[str] = []
+        errors: list[BaseException] = []
+
+        def claim_all() -> None:
+            try:
+                while isinstance(got := store.claim(run, day=DAY, limit=None, now=NOW), Claimed):
+                    claimed.append(got.key)
+            except BaseException as exc:  # reported below: a thread's error must fail the test
+                errors.append(exc)
+
+        threads = [threading.Thread(target=claim_all) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert sorted(claimed) == sorted(f"p{i}@example.com" for i in range(1, 201))
+        assert store.counts(run.id)["sending"] == 200

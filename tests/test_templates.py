@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mailcast.campaign import Campaign, load_campaign
+from mailcast.campaign import Campaign
+from mailcast.campaign_file import load_campaign
 from mailcast.templates import TemplateRenderError, check_variables, load_templates
 
 
@@ -78,6 +79,31 @@ def test_markdown_gives_html_and_text(tmp_path: Path) -> None:
     rendered = templates.render({"name": "Zoë"}, "a@example.com")
     assert rendered.html is not None and "<h1>Hello Zoë</h1>" in rendered.html and "<em>soon</em>" in rendered.html
     assert rendered.text == "Hello Zoë\n\nsoon\n"
+
+
+def test_html_only_gets_its_text_part_when_rendered(tmp_path: Path) -> None:
+    html = "<h1>Hi {{ name }}</h1><p>See <a href='https://example.com/x'>the picks</a></p>"
+    templates, _ = load_templates(campaign(tmp_path, html=html))
+    rendered = templates.render({"name": "Zoë"}, "a@example.com")
+    assert rendered.html == "<h1>Hi Zoë</h1><p>See <a href='https://example.com/x'>the picks</a></p>"
+    assert rendered.text == "Hi Zoë\n\nSee the picks (https://example.com/x)\n"
+
+
+def test_a_text_template_is_kept_beside_the_html(tmp_path: Path) -> None:
+    templates, _ = load_templates(campaign(tmp_path, html="<p>{{ name }}</p>", text="Text: {{ name }}"))
+    assert templates.render({"name": "A"}, "a@example.com").text == "Text: A"
+
+
+def test_the_parts_get_the_unsubscribe_url_percent_encoded(tmp_path: Path) -> None:
+    extra = 'unsubscribe: {url: "https://example.com/u?n={{ name }}&e={{ email | urlencode }}"}\n'
+    html = '<a href="{{ unsubscribe_url }}">Leave</a>'
+    templates, _ = load_templates(campaign(tmp_path, html=html, subject="{{ unsubscribe_url }}", extra=extra))
+    rendered = templates.render({"name": "Zoë Ann"}, "a@example.com")
+    url = "https://example.com/u?n=Zo%C3%AB%20Ann&e=a%40example.com"
+    assert rendered.unsubscribe_url == "https://example.com/u?n=Zoë Ann&e=a%40example.com"  # as rendered, for check
+    assert rendered.subject == url
+    assert rendered.html == f'<a href="{url.replace("&", "&amp;")}">Leave</a>'
+    assert rendered.text == f"Leave ({url})\n"
 
 
 def test_markdown_values_show_as_they_are_and_make_no_tags_or_links(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers import mailcast, smtp, write_campaign
-from mailcast.campaign import load_campaign
+from mailcast.campaign_file import load_campaign
 from mailcast.checks import check_campaign
 from mailcast.compose import Composer
 from smtp_server import TestServer
@@ -20,13 +20,11 @@ HTML = '<html><body><p>Hi {{ first_name }}</p><p><a href="{{ unsubscribe_url }}"
 TEXT = "Hi {{ first_name }}\nLeave: {{ unsubscribe_url }}\n"
 
 
-def campaign_with(folder: Path, unsubscribe: dict[str, Any], *, emails: list[str] | None = None, **extra: Any) -> Path:
-    path = write_campaign(
-        folder,
-        3,
-        emails=emails,
-        extra={"unsubscribe": unsubscribe, "template": {"html": "body.html", "text": "body.txt"}, **extra},
-    )
+def campaign_with(
+    folder: Path, unsubscribe: dict[str, Any], *, emails: list[str] | None = None, html_only: bool = False, **extra: Any
+) -> Path:
+    template = {"html": "body.html"} if html_only else {"html": "body.html", "text": "body.txt"}
+    path = write_campaign(folder, 3, emails=emails, extra={"unsubscribe": unsubscribe, "template": template, **extra})
     (folder / "body.html").write_text(HTML, encoding="utf-8")
     (folder / "body.txt").write_text(TEXT, encoding="utf-8")
     return path
@@ -38,16 +36,14 @@ def set_names(path: Path, names: list[str]) -> None:
     (path.parent / "recipients.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def composed(path: Path, row: int = 1) -> tuple[bytes, EmailMessage]:
+def composed(path: Path, row: int = 1, *, test: bool = False) -> tuple[bytes, EmailMessage]:
     campaign = load_campaign(path)
     report = check_campaign(campaign)
     assert report.ok and report.templates is not None, report.errors
     recipient = next(r for r in report.sendable if r.row == row)
-    data = (
-        Composer(campaign, report.templates)
-        .compose(values=recipient.values, email=recipient.email, run_token="run", key=recipient.key, date=DATE)
-        .data
-    )
+    composer = Composer(campaign, report.templates)
+    values, email, key = recipient.values, recipient.email, recipient.key
+    data = composer.compose(values=values, email=email, run_token="run", key=key, date=DATE, test=test).data
     parsed = message_from_bytes(data, policy=policy.default)
     assert isinstance(parsed, EmailMessage)
     return data, parsed
@@ -169,3 +165,45 @@ def test_test_sends_get_their_own_message_id_and_links_that_go_nowhere(
     # a real send to that row carries the real link
     _, real = composed(path, row=2)
     assert "https://example.com/u?e=r2%40example.com&n=Zo%C3%AB%20&%20Co" in str(real["List-Unsubscribe"])
+
+
+def test_html_only_the_generated_text_part_carries_the_same_link(tmp_path: Path) -> None:
+    path = campaign_with(
+        tmp_path / "c", {"url": "https://example.com/u?n={{ first_name }}&e={{ email | urlencode }}"}, html_only=True
+    )
+    set_names(path, ["Zoë"])
+    _, parsed = composed(path)
+    url = "https://example.com/u?n=Zo%C3%AB&e=r1%40example.com"
+    assert parsed["List-Unsubscribe"] == f"<{url}>"
+    body = parts(parsed)
+    assert body["text/plain"] == (
+        f"Hi Zoë\n\nLeave ({url})\n\n-- \nYou are receiving this email because you subscribed to it.\n"
+        f"Unsubscribe: {url}\n"
+    )
+    assert f'<a href="{url.replace("&", "&amp;")}">Leave</a>' in body["text/html"]
+
+
+def test_html_only_test_messages_carry_no_real_link_in_either_part(tmp_path: Path) -> None:
+    for name, unsubscribe, real_link, dead_link in (
+        (
+            "url",
+            {"url": "https://example.com/u?e={{ email | urlencode }}"},
+            "example.com/u",
+            "https://unsubscribe.invalid/test-message",
+        ),
+        (  # text made from HTML shows a mailto link's address without "mailto:"
+            "mailto",
+            {"mailto": "stop@example.com"},
+            "stop@example.com",
+            "unsubscribe@test-message.invalid?subject=unsubscribe",
+        ),
+    ):
+        path = campaign_with(tmp_path / name, unsubscribe, html_only=True)
+        _, real = composed(path)
+        assert real_link in parts(real)["text/plain"]
+        _, parsed = composed(path, test=True)
+        assert ".invalid" in str(parsed["List-Unsubscribe"])
+        for content in parts(parsed).values():
+            assert real_link not in content, content
+            assert "This is a test message: its unsubscribe link goes nowhere." in content
+        assert f"Leave ({dead_link})" in parts(parsed)["text/plain"]

@@ -1,4 +1,7 @@
-"""The campaign file: YAML -> a validated, typed `Campaign`, every problem located by key and line."""
+"""The campaign model: a validated, typed `Campaign` and its sections, each key checked by its validator.
+
+Reading the file (YAML, key lines, located problems) is `campaign_file.load_campaign`'s job.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +11,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from mailcast.errors import ExitCode, MailcastError, Problem, ProblemsError
-from mailcast.message import has_control_character
+from mailcast.addresses import address_of, check_address, check_mailbox, has_control_character
 
 FOOTER_LANGUAGES = ("none", "en", "zh-hans", "zh-hant", "es", "fr", "de", "ja", "ko", "ar", "th", "id")
 MAX_SUBJECT = 100
-MAX_DISPLAY_NAME = 200  # keeps a From line well inside RFC 5322's 998 characters
 MAX_EVERY_DAYS = 366
 TAG_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # printable ASCII except ':' (RFC 5322 ftext)
@@ -51,17 +43,22 @@ RESERVED_HEADERS = frozenset(
 )
 EVERY_PATTERN = re.compile(r"^\s*(\d+)\s*([hd])\s*$")
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
-REQUIRED_KEYS = frozenset({"from", "subject", "template", "recipients", "(top level)"})
+
+# the line of each key path in the campaign file, such as ("transport", "port") -> 12
+KeyLines = dict[tuple[Any, ...], int]
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-def _no_line_breaks(value: str) -> str:
-    if has_control_character(value):
-        raise ValueError("must not contain a line break or control character")
-    return value
+def _float_from_int(value: Any) -> Any:
+    """YAML reads `20` as an int, which a strict float refuses: take it as 20.0 (a bool stays refused)."""
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+# a number above 0 (a rate, a timeout in seconds), written as 20 or 0.5
+PositiveNumber = Annotated[float, BeforeValidator(_float_from_int), Field(gt=0)]
 
 
 class TemplateFiles(_Section):
@@ -182,7 +179,7 @@ class Dkim(_Section):
 class Limits(_Section):
     daily: Annotated[int, Field(gt=0)] | None = None
     warmup: Literal["standard", "off"] | list[Annotated[int, Field(gt=0)]] = "standard"
-    rate: Annotated[float, Field(gt=0)] | None = None
+    rate: PositiveNumber | None = None
     # this many permanent rejections in a row in one run mean the server, not the addresses: the run stops
     max_rejections_in_a_row: Annotated[int, Field(ge=2)] = 20
 
@@ -191,11 +188,6 @@ class Limits(_Section):
     def _yaml_off(cls, value: Any) -> Any:
         # YAML 1.1 reads an unquoted `off` as false.
         return "off" if value is False else value
-
-    @field_validator("rate", mode="before")
-    @classmethod
-    def _int_rate(cls, value: Any) -> Any:
-        return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @field_validator("warmup")
     @classmethod
@@ -225,12 +217,7 @@ class SmtpTransport(_Section):
     username: str | None = None
     password_env: str | None = None
     connections: Annotated[int, Field(ge=1, le=64)] = 1
-    timeout: Annotated[float, Field(gt=0)] = 30.0
-
-    @field_validator("timeout", mode="before")
-    @classmethod
-    def _int_timeout(cls, value: Any) -> Any:
-        return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    timeout: PositiveNumber = 30.0
 
     @model_validator(mode="after")
     def _login_pair(self) -> SmtpTransport:
@@ -278,17 +265,17 @@ class Campaign(_Section):
     transport: Transport = MaildirTransport(type="maildir")
 
     _path: Path = PrivateAttr(default=Path("campaign.yaml"))
-    _lines: dict[tuple[Any, ...], int] = PrivateAttr(default_factory=dict)
+    _lines: KeyLines = PrivateAttr(default_factory=dict)
 
     @field_validator("sender")
     @classmethod
     def _sender_address(cls, value: str) -> str:
-        return _mailbox(value)
+        return check_mailbox(value)
 
     @field_validator("reply_to")
     @classmethod
     def _reply_addresses(cls, value: str | list[str]) -> str | list[str]:
-        return _mailbox(value) if isinstance(value, str) else [_mailbox(item) for item in value]
+        return check_mailbox(value) if isinstance(value, str) else [check_mailbox(item) for item in value]
 
     @field_validator("subject")
     @classmethod
@@ -323,6 +310,13 @@ class Campaign(_Section):
                     raise ValueError(f'"{part}" may hold only ASCII letters, digits, _ and -')
         return value
 
+    def placed(self, path: Path, lines: KeyLines) -> Campaign:
+        """This campaign tied to its file: its path and key lines, and its name defaulting to the file's stem."""
+        campaign = self.model_copy(update={"name": path.stem}) if not self.name else self
+        campaign._path = path.resolve()
+        campaign._lines = lines
+        return campaign
+
     @property
     def path(self) -> Path:
         return self._path
@@ -340,7 +334,7 @@ class Campaign(_Section):
 
     @property
     def sender_address(self) -> str:
-        return _address_of(self.sender)
+        return address_of(self.sender)
 
     @property
     def sender_domain(self) -> str:
@@ -355,281 +349,3 @@ class Campaign(_Section):
         if self.schedule is None:
             return "batch"
         return "recurring" if self.schedule.recurring else "scheduled"
-
-
-def _address_of(value: str) -> str:
-    from email.utils import parseaddr
-
-    return parseaddr(value)[1] or value
-
-
-def _mailbox(value: str) -> str:
-    """One mailbox, `Name <address>` or a bare address, with the address checked; returned with
-    the address in its ASCII form."""
-    from email.utils import formataddr, getaddresses
-
-    _no_line_breaks(value)
-    found = getaddresses([value])
-    if len(found) != 1 or not found[0][1]:
-        raise ValueError(
-            f'"{value}" is not one mailbox; write it as "Name <address@example.com>" or just the address '
-            '(a name with a comma goes in double quotes: "\\"Acme, Inc\\" <news@example.com>")'
-        )
-    display, address = found[0]
-    if len(display) > MAX_DISPLAY_NAME:
-        raise ValueError(f"the name in {value[:40]!r}… is {len(display)} characters long (at most {MAX_DISPLAY_NAME})")
-    return formataddr((display, check_address(address)))
-
-
-def check_address(address: str) -> str:
-    """Validate an address's syntax (no DNS); return it normalised, with an international domain
-    in its ASCII (IDNA) form; raise ValueError with why."""
-    from email_validator import EmailNotValidError, validate_email
-
-    try:
-        checked = validate_email(address, check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError as exc:
-        why = str(exc).rstrip(".")
-        if "before the @-sign" in why:
-            why += " (such addresses need SMTPUTF8, which mailcast does not send)"
-        raise ValueError(f'"{address}" is not a valid address: {why}') from None
-    return str(checked.ascii_email or checked.normalized)
-
-
-def load_campaign(path: Path) -> Campaign:
-    """Read and validate a campaign file; raise ProblemsError (exit 78) listing every problem."""
-    shown = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise _config_error([Problem(f"campaign file {shown} does not exist", file=shown)]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _config_error([Problem(f"cannot read the campaign file: {exc}", file=shown)]) from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise _config_error([Problem(f"YAML error: {problem}", file=shown, line=line)]) from None
-    lines, repeats = _key_lines(node)
-    if not isinstance(data, dict):
-        raise _config_error(
-            [Problem("the campaign file must be a mapping of keys (name, from, subject, …)", file=shown, line=1)]
-        )
-
-    problems = [_repeat_problem(key, line, first, shown) for key, line, first in repeats]
-    transport = data.get("transport")
-    if isinstance(transport, dict) and "password" in transport:
-        problems.append(
-            Problem(
-                "transport.password: a password must never be written in the campaign file; "
-                "put it in an environment variable and name that variable with password_env",
-                file=shown,
-                line=lines.get(("transport", "password")),
-                key="transport.password",
-            )
-        )
-        transport = {k: v for k, v in transport.items() if k != "password"}
-        data = {**data, "transport": transport}
-    try:
-        campaign = Campaign.model_validate(data)
-    except ValidationError as exc:
-        errors = _problems_from(exc, shown, lines)
-        problems.extend(errors)
-        # Validate again without the faulty optional keys, so that `check` can still look at
-        # the recipients and templates and report their problems in the same run.
-        faulty = {str(p.key).split(".")[0] for p in errors}
-        partial = None
-        if not faulty & REQUIRED_KEYS:
-            try:
-                partial = _placed(
-                    Campaign.model_validate({k: v for k, v in data.items() if k not in faulty}), path, lines
-                )
-            except ValidationError:
-                partial = None
-        raise _config_error(problems, partial, shown, lines) from None
-    campaign = _placed(campaign, path, lines)
-    if problems:
-        raise _config_error(problems, campaign, shown, lines)
-    problems.extend(_file_problems(campaign, shown, lines))
-    if problems:
-        raise _config_error(problems)
-    return campaign
-
-
-def _placed(campaign: Campaign, path: Path, lines: dict[tuple[Any, ...], int]) -> Campaign:
-    """The campaign with its file's path and key lines, and its name defaulting to the file's stem."""
-    if not campaign.name:
-        campaign = campaign.model_copy(update={"name": path.stem})
-    campaign._path = path.resolve()
-    campaign._lines = lines
-    return campaign
-
-
-def _file_problems(campaign: Campaign, shown: str, lines: dict[tuple[Any, ...], int]) -> list[Problem]:
-    """Files the campaign names must exist and stay inside its folder (attachments)."""
-    problems: list[Problem] = []
-    named: list[tuple[tuple[Any, ...], str]] = [(("recipients",), campaign.recipients)]
-    for part in ("html", "text", "markdown"):
-        value = getattr(campaign.template, part)
-        if value:
-            named.append((("template", part), value))
-    for index, item in enumerate(campaign.attachments):
-        named.append((("attachments", index), item))
-    if campaign.dkim:
-        named.append((("dkim", "private_key_file"), campaign.dkim.private_key_file))
-    folder = campaign.folder.resolve()
-    for key, relative in named:
-        target = campaign.resolve(relative)
-        dotted = ".".join(str(k) for k in key)
-        line = lines.get(key)
-        if key[0] == "attachments" and not target.is_relative_to(folder):
-            problems.append(
-                Problem(
-                    f"{dotted}: {relative} is outside the campaign's folder; move it inside",
-                    file=shown,
-                    line=line,
-                    key=dotted,
-                )
-            )
-        elif not target.is_file():
-            problems.append(
-                Problem(f"{dotted}: file {relative} not found (looked for {target})", file=shown, line=line, key=dotted)
-            )
-        elif key == ("dkim", "private_key_file"):
-            problems.extend(_dkim_key_problems(campaign, target, shown, line))
-    return problems
-
-
-def _dkim_key_problems(campaign: Campaign, key_file: Path, shown: str, line: int | None) -> list[Problem]:
-    """The DKIM key must sign: tried once here, so check finds a bad key before send does."""
-    from mailcast.message import DkimSigner
-
-    assert campaign.dkim is not None
-    try:
-        DkimSigner(
-            domain=campaign.dkim.domain,
-            selector=campaign.dkim.selector,
-            private_key=key_file.read_bytes(),
-            key_file=campaign.dkim.private_key_file,
-        )
-    except MailcastError as exc:
-        return [Problem(exc.message, file=shown, line=line, key="dkim.private_key_file")]
-    except OSError as exc:
-        return [Problem(f"dkim.private_key_file: cannot read it: {exc.strerror}", file=shown, line=line)]
-    return []
-
-
-def _config_error(
-    problems: list[Problem],
-    partial: Campaign | None = None,
-    shown: str = "",
-    lines: dict[tuple[Any, ...], int] | None = None,
-) -> ProblemsError:
-    """Exit 78 with every problem; `partial` is the campaign without its faulty keys, when its files exist."""
-    if partial is not None:
-        missing = _file_problems(partial, shown, lines or {})
-        problems = problems + missing
-        partial = None if missing else partial
-    return ProblemsError(problems=problems, kind=ExitCode.CONFIG, partial=partial)
-
-
-def _key_lines(node: yaml.Node | None) -> tuple[dict[tuple[Any, ...], int], list[tuple[str, int, int]]]:
-    """Map each key path, such as ("transport", "port"), to the 1-based line where it stands; and
-    list each key written twice in one mapping as (dotted key, its line, the line of the first)."""
-    lines: dict[tuple[Any, ...], int] = {}
-    repeats: list[tuple[str, int, int]] = []
-    looked_at: set[int] = set()  # an aliased mapping is walked again but its repeats are reported once
-
-    def walk(current: yaml.Node, prefix: tuple[Any, ...]) -> None:
-        if isinstance(current, yaml.MappingNode):
-            if id(current) not in looked_at:
-                looked_at.add(id(current))
-                repeats.extend(_repeated_keys(current, prefix))
-            for key_node, value_node in current.value:
-                path = (*prefix, key_node.value)
-                lines[path] = key_node.start_mark.line + 1
-                walk(value_node, path)
-        elif isinstance(current, yaml.SequenceNode):
-            for index, item in enumerate(current.value):
-                path = (*prefix, index)
-                lines[path] = item.start_mark.line + 1
-                walk(item, path)
-
-    if node is not None:
-        walk(node, ())
-    return lines, repeats
-
-
-def _repeated_keys(mapping: yaml.MappingNode, prefix: tuple[Any, ...]) -> list[tuple[str, int, int]]:
-    """Keys written twice in one mapping, as (dotted key, its line, the line of the first)."""
-    first_lines: dict[tuple[str, str], int] = {}
-    repeats = []
-    for key_node, _ in mapping.value:
-        if not isinstance(key_node, yaml.ScalarNode):
-            continue  # a complex key (a list or mapping as key) is refused later as an unknown key
-        line = key_node.start_mark.line + 1
-        key = (key_node.tag, key_node.value)  # `1` and `"1"` are different keys
-        if key in first_lines:
-            repeats.append((".".join(str(p) for p in (*prefix, key_node.value)), line, first_lines[key]))
-        else:
-            first_lines[key] = line
-    return repeats
-
-
-def _repeat_problem(key: str, line: int, first: int, shown: str) -> Problem:
-    where = f"on line {first} and again on line {line}" if first != line else f"on line {line}"
-    return Problem(
-        f"{key} is written twice {where}; YAML would quietly keep only the last one, so delete the one you do not mean",
-        file=shown,
-        line=line,
-        key=key,
-    )
-
-
-def _problems_from(exc: ValidationError, shown: str, lines: dict[tuple[Any, ...], int]) -> list[Problem]:
-    problems = []
-    for error in exc.errors():
-        loc = tuple(part for part in error["loc"] if part not in ("smtp", "maildir"))
-        # pydantic puts the failing type's name into union locations: drop those parts
-        loc = tuple(
-            p
-            for p in loc
-            if not (
-                isinstance(p, str)
-                and (
-                    "[" in p
-                    or p in ("str", "list", "int", "float", "function-after", "constrained-int", "constrained-float")
-                )
-            )
-        )
-        dotted = ".".join(str(p) for p in loc) or "(top level)"
-        line = None
-        for cut in range(len(loc), 0, -1):
-            line = lines.get(loc[:cut])
-            if line:
-                break
-        message = _explain(error, dotted)
-        problems.append(Problem(message, file=shown, line=line, key=dotted))
-    # A union reports one error per alternative; keep one message per key.
-    seen: dict[str, Problem] = {}
-    for p in problems:
-        seen.setdefault(f"{p.key}|{p.message}", p)
-    return list(seen.values())
-
-
-def _explain(error: Any, dotted: str) -> str:
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return f"unknown key {dotted}: remove it or check its spelling (see the README's campaign file reference)"
-    if kind == "missing":
-        return f"{dotted} is required"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return f"{dotted} must be a section of keys, such as {{html: body.html}} (got {error.get('input')!r})"
-    if kind.endswith("_type") or kind in ("literal_error", "union_tag_invalid", "union_tag_not_found"):
-        got = error.get("input")
-        return f"{dotted}: {message} (got {got!r})"
-    return f"{dotted}: {message}"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mailcast.addresses import has_control_character
 from mailcast.campaign import MAX_SUBJECT, Campaign
 from mailcast.errors import Problem
-from mailcast.message import ad_subject, has_control_character
+from mailcast.message import ad_subject
 from mailcast.recipients import Recipient, RecipientList, load_recipients
 from mailcast.templates import Rendered, TemplateRenderError, TemplateSet, check_variables, load_templates
 from mailcast.unsubscribe import check_unsubscribe, unsubscribe_url_problem

@@ -20,9 +20,8 @@ from mailcast.message import (
     MessageBuilder,
     ad_subject,
     encode_uri,
-    make_message_id,
-    random_message_id,
 )
+from mailcast.message_ids import make_message_id, random_message_id
 from mailcast.templates import Rendered, TemplateSet
 from mailcast.unsubscribe import (
     TEST_MAILTO,
@@ -41,7 +40,6 @@ from mailcast.unsubscribe import (
 
 @dataclass(frozen=True)
 class Composed:
-    subject: str
     message_id: str
     data: bytes
 
@@ -51,22 +49,29 @@ class _Unsubscribe:
     """A message's bodies with their unsubscribe footers, and its List-Unsubscribe URIs and one-click."""
 
     html: str | None
-    text: str | None
+    text: str
     uris: list[str]
     one_click: bool
 
 
-def _url_replacements(url: str, encoded: str, new: str) -> tuple[dict[str, str], dict[str, str]]:
-    """What to replace in the text part and in the HTML part to turn `url` (as rendered, or as `encoded`,
-    and in HTML also escaped, as a template can have put it there) into `new`."""
-    text = {form: new for form in (url, encoded) if form != new}
-    html = text | {str(escape(form)): str(escape(new)) for form in (url, encoded)}
-    return text, {form: value for form, value in html.items() if form != value}
+def _url_replacements(url: str, new: str) -> tuple[dict[str, str], dict[str, str]]:
+    """What to replace in the text part and in the HTML part to turn the row's unsubscribe URL into `new`.
+
+    The URL stands as rendered or percent-encoded (as {{ unsubscribe_url }} gives it), in HTML also escaped,
+    and in a text part made from HTML a `mailto:` link shows its address without the scheme.
+    """
+    forms = (url, encode_uri(url))
+    plain = {form: new for form in forms}
+    text = plain | {form.removeprefix("mailto:"): new.removeprefix("mailto:") for form in forms}
+    html = plain | {str(escape(form)): str(escape(new)) for form in forms}
+    return _changed(text), _changed(html)
 
 
-def _replace(body: str | None, pairs: dict[str, str]) -> str | None:
-    if body is None:
-        return None
+def _changed(pairs: dict[str, str]) -> dict[str, str]:
+    return {form: value for form, value in pairs.items() if form != value}
+
+
+def _replace(body: str, pairs: dict[str, str]) -> str:
     for form in sorted(pairs, key=len, reverse=True):
         body = body.replace(form, pairs[form])
     return body
@@ -146,34 +151,28 @@ class Composer:
             list_unsubscribe=way_out.uris,
             one_click=way_out.one_click,
         )
-        return Composed(subject=subject, message_id=message_id, data=data)
+        return Composed(message_id=message_id, data=data)
 
     def _unsubscribe(self, rendered: Rendered) -> _Unsubscribe:
-        raw = rendered.unsubscribe_url
-        url = encode_uri(raw)  # links in the body and the footer show what the header holds
-        html, text = rendered.html, rendered.text
-        if url != raw:
-            in_text, in_html = _url_replacements(raw, url, url)
-            html, text = _replace(html, in_html), _replace(text, in_text)
+        url = encode_uri(rendered.unsubscribe_url)  # as the parts hold it: links in body, footer and header agree
         uris = [url, *self.mailto_uris] if self.has_url else self.mailto_uris
-        html, text = self._footers(html, text, url, notice=False)
+        html, text = self._footers(rendered.html, rendered.text, url, notice=False)
         return _Unsubscribe(html, text, uris, self.one_click)
 
     def _test_unsubscribe(self, rendered: Rendered) -> _Unsubscribe:
         """The row's real unsubscribe link nowhere: a tester who clicks it must not unsubscribe a customer."""
-        real, url = rendered.unsubscribe_url, self.test_url
-        in_text, in_html = _url_replacements(real, encode_uri(real), url)
-        html, text = _replace(rendered.html, in_html), _replace(rendered.text, in_text)
-        html, text = self._footers(html, text, url, notice=True)
+        url = self.test_url
+        in_text, in_html = _url_replacements(rendered.unsubscribe_url, url)
+        html = _replace(rendered.html, in_html) if rendered.html is not None else None
+        html, text = self._footers(html, _replace(rendered.text, in_text), url, notice=True)
         return _Unsubscribe(html, text, self.test_uris, self.one_click)
 
-    def _footers(self, html: str | None, text: str | None, url: str, *, notice: bool) -> tuple[str | None, str | None]:
+    def _footers(self, html: str | None, text: str, url: str, *, notice: bool) -> tuple[str | None, str]:
         language = self.footer_language
         if language == "none" and not notice:
             return html, text
         if html is not None:
             footer = footer_html(language, url) + (tester_notice_html() if notice else "")
             html = add_footer_html(html, footer)
-        if text is not None:
-            text = add_footer_text(text, footer_text(language, url) + (tester_notice_text() if notice else ""))
+        text = add_footer_text(text, footer_text(language, url) + (tester_notice_text() if notice else ""))
         return html, text

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.markup import escape
@@ -18,9 +18,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from mailcast.errors import MailcastError, Problem, ProblemsError
-from mailcast.reports import CampaignReport, RunStatus, WarmupStatus
-from mailcast.state import Run
-from mailcast.transports import Delivery
+
+if TYPE_CHECKING:  # only annotated here: status, warmup and report load what they show, nothing more
+    from mailcast.reports import CampaignReport, RunStatus, WarmupStatus
+    from mailcast.state import Run
+    from mailcast.transports import Delivery
 
 
 class _Console(Console):

@@ -6,11 +6,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailcast.campaign import Campaign, load_campaign
+from mailcast.campaign import Campaign
+from mailcast.campaign_file import load_campaign
 from mailcast.errors import CampaignBusyError, ExitCode, MailcastError, UsageError
 from mailcast.schedule import occurrences_due, schedule_zone
 from mailcast.sending import SendOptions, SendOutcome, SendProgress, Settings, send_campaign
 from mailcast.state import StateStore
+from mailcast.vocabulary import IN_DOUBT
 
 # Worst first: what a cron job's exit code should say when several runs were touched.
 SEVERITY = (
@@ -51,6 +53,17 @@ def campaign_files(paths: list[Path]) -> Iterator[Path]:
             )
 
 
+def loadable_campaigns(folder: Path) -> list[Campaign]:
+    """Every campaign file under the folder that loads without problems (the others are left out)."""
+    found = []
+    for file in campaign_files([folder]):
+        try:
+            found.append(load_campaign(file))
+        except MailcastError:
+            continue
+    return found
+
+
 def run_due(
     paths: list[Path],
     store: StateStore,
@@ -83,7 +96,7 @@ def _run_one(
         action, options = _what_is_due(campaign, store, settings)
         if action is None:
             return None
-        if action == IN_DOUBT:
+        if action == TELL_IN_DOUBT:
             outcome = _in_doubt_notice(campaign, store)
         else:
             outcome = send_campaign(campaign, store, settings, options, progress=progress(campaign))
@@ -94,7 +107,7 @@ def _run_one(
     return DueResult(str(file), campaign.name, outcome.exit_code, outcome=outcome)
 
 
-IN_DOUBT = "in doubt"
+TELL_IN_DOUBT = "tell of rows in doubt"
 
 
 def _in_doubt_notice(campaign: Campaign, store: StateStore) -> SendOutcome:
@@ -125,7 +138,7 @@ def _what_is_due(campaign: Campaign, store: StateStore, settings: Settings) -> t
         retries_due = counts["deferred"] and retry is not None and retry <= now
         if not counts["pending"] and not retries_due:
             # only rows in doubt are left: they wait for a person, who is told once
-            return (IN_DOUBT if counts["sending"] and not latest.in_doubt_noted else None), SendOptions()
+            return (TELL_IN_DOUBT if counts[IN_DOUBT] and not latest.in_doubt_noted else None), SendOptions()
         return "continued", SendOptions(only_due_retries=True)
     if campaign.schedule is None:
         return None, SendOptions()

@@ -21,6 +21,7 @@ from pathlib import Path
 from mailcast.campaign import Campaign
 from mailcast.errors import ConfigError, StateError
 from mailcast.state import Run, StateStore
+from mailcast.vocabulary import IN_DOUBT
 
 MARKER_FOLDER = ".mailcast"
 
@@ -119,7 +120,7 @@ def content_change(run: Run, campaign: Campaign, counts: dict[str, int]) -> str 
     """What to say when the run started with other content than the campaign has now, else None."""
     if run.fingerprint is None or run.fingerprint == fingerprint(campaign):
         return None
-    earlier = counts.get("sent", 0) + counts.get("sending", 0)
+    earlier = counts.get("sent", 0) + counts.get(IN_DOUBT, 0)
     total = sum(counts.values())
     return (
         f"The subject, templates or attachments changed since run {run.id} began; "

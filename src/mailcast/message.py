@@ -3,15 +3,15 @@
 Building an `email.message.EmailMessage` costs more per message than validating and
 rendering together, so the parts that are the same for every message of a run (From,
 Reply-To, custom headers, tags, attachments) are encoded once by `MessageBuilder`, and each
-message only encodes its own To, Subject, Date, Message-ID and bodies. Tests parse the output
-with the standard library's `email` package to prove it round-trips.
+message only encodes its own To, Subject, Date, Message-ID, List-Unsubscribe and bodies. The
+bodies come as rendered: a text part always, an HTML part when the campaign has one. Tests parse
+the output with the standard library's `email` package to prove it round-trips.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
 import secrets
 import unicodedata
@@ -20,7 +20,6 @@ from datetime import datetime
 from email.utils import format_datetime, formataddr, getaddresses
 
 from mailcast.errors import ConfigError, ExitCode, MailcastError
-from mailcast.html_text import html_to_text
 
 CRLF = "\r\n"
 # CR, LF and every other line break Unicode knows, NUL and the other control characters (tab is allowed)
@@ -91,17 +90,6 @@ class Attachment:
     filename: str
     content_type: str
     data: bytes
-
-
-def make_message_id(run_token: str, recipient_key: str, domain: str) -> str:
-    """The same run and recipient always give the same Message-ID (so a resend is recognisable)."""
-    digest = hashlib.sha256(f"{run_token}\0{recipient_key}".encode()).hexdigest()[:32]
-    return f"<{digest}@{domain}>"
-
-
-def random_message_id(domain: str) -> str:
-    """A Message-ID of its own, for a message (a test send) that must never be taken for an earlier one."""
-    return f"<{secrets.token_hex(16)}@{domain}>"
 
 
 def ad_subject(subject: str, marker: str) -> str:
@@ -322,7 +310,7 @@ class MessageBuilder:
         *,
         to: str,
         subject: str,
-        text: str | None,
+        text: str,
         html: str | None,
         message_id: str,
         date: datetime,
@@ -340,12 +328,10 @@ class MessageBuilder:
             head.append(encode_uri_list("List-Unsubscribe", list_unsubscribe))
             if one_click:
                 head.append(f"List-Unsubscribe-Post: List-Unsubscribe=One-Click{CRLF}")
-        if html is not None and text is None:
-            text = html_to_text(html)
         if html is not None:
-            body = _multipart("alternative", [_text_part("plain", text or ""), _text_part("html", html)])
+            body = _multipart("alternative", [_text_part("plain", text), _text_part("html", html)])
         else:
-            body = _text_part("plain", text or "")
+            body = _text_part("plain", text)
         if self.attachments:
             body = _multipart("mixed", [body, *self.attachments])
         if not body.endswith(CRLF):

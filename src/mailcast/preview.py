@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from mailcast.campaign import Campaign, check_address
+from mailcast.addresses import check_address
+from mailcast.campaign import Campaign
 from mailcast.checks import CheckReport, check_campaign
 from mailcast.compose import Composer
 from mailcast.errors import ProblemsError, UsageError

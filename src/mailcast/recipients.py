@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
 
-from mailcast.campaign import check_address
+from mailcast.addresses import check_address, has_control_character
 from mailcast.errors import Problem
-from mailcast.message import has_control_character
 
 MAX_ROWS = 10_000
 RESERVED_COLUMNS = ("unsubscribe_url",)

@@ -6,14 +6,16 @@ import csv
 from dataclasses import asdict, dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mailcast.campaign import Campaign, Limits
 from mailcast.errors import UsageError
 from mailcast.lock import CampaignLock
-from mailcast.schedule import next_occurrence, schedule_zone
-from mailcast.state import RECIPIENT_STATUSES, StateStore
-from mailcast.warmup import DayRecord, daily_allowance, local_day, next_midnight
+from mailcast.state import StateStore
+from mailcast.vocabulary import IN_DOUBT, RECIPIENT_STATUSES
+from mailcast.warmup import RememberedLimits, daily_allowance, local_day, next_midnight
+
+if TYPE_CHECKING:
+    from mailcast.campaign import Campaign
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,8 @@ def build_status(
         sending_now = status == "sending" and busy[run.campaign]
         if status == "sending" and not sending_now:
             status, reason = "paused", "interrupted: send again to continue"
-        in_doubt = 0 if sending_now else counts["sending"]
-        pending = counts["pending"] + (counts["sending"] if sending_now else 0)
+        in_doubt = 0 if sending_now else counts[IN_DOUBT]
+        pending = counts["pending"] + (counts[IN_DOUBT] if sending_now else 0)
         rows.append(
             RunStatus(
                 campaign=run.campaign,
@@ -74,9 +76,21 @@ def build_status(
                 occurrence=run.occurrence.astimezone(zone).isoformat() if run.occurrence else None,
             )
         )
-    for campaign in campaigns:
-        if campaign.schedule is None or (only and campaign.name != only):
-            continue
+    return rows + _upcoming(store, campaigns, only=only, now=now, zone=zone)
+
+
+def _upcoming(
+    store: StateStore | None, campaigns: list[Campaign], *, only: str | None, now: datetime, zone: tzinfo
+) -> list[RunStatus]:
+    """A `scheduled` row for each scheduled or recurring campaign's next occurrence."""
+    scheduled = [c for c in campaigns if c.schedule is not None and (not only or c.name == only)]
+    if not scheduled:
+        return []
+    from mailcast.schedule import next_occurrence, schedule_zone  # croniter: only when there is a schedule
+
+    rows = []
+    for campaign in scheduled:
+        assert campaign.schedule is not None
         last = store.latest_occurrence(campaign.name) if store else None
         upcoming = next_occurrence(campaign.schedule, zone=schedule_zone(campaign.schedule, zone), last=last, now=now)
         if upcoming is None:
@@ -122,12 +136,9 @@ def build_warmup(store: StateStore | None, *, now: datetime, zone: tzinfo) -> li
     resets = next_midnight(now, zone).isoformat()
     rows = []
     for domain, limits in store.sender_domains().items():
-        days = store.domain_days(domain)
-        history = [DayRecord(d.day, d.sent, d.rejected) for d in days]
-        allowance = daily_allowance(Limits.model_validate(limits, strict=False), history, today)
-        used = next((d.claimed for d in days if d.day == today), 0)
-        remaining = None if allowance.limit is None else max(allowance.limit - used, 0)
-        rows.append(WarmupStatus(domain, allowance.level, allowance.limit, used, remaining, resets))
+        remembered = RememberedLimits(limits.get("daily"), limits.get("warmup", "standard"))
+        allowance = daily_allowance(remembered, store.domain_days(domain), today)
+        rows.append(WarmupStatus(domain, allowance.level, allowance.limit, allowance.used, allowance.remaining, resets))
     return rows
 
 
@@ -166,7 +177,7 @@ def build_report(store: StateStore | None, campaign: str, *, run_id: int | None 
         )
     run = runs[-1]
     outcomes = store.outcomes(run.id) if store else []
-    totals = dict.fromkeys(RECIPIENT_STATUSES, 0)
+    totals: dict[str, int] = dict.fromkeys(RECIPIENT_STATUSES, 0)
     by_domain: dict[str, dict[str, int]] = {}
     for o in outcomes:
         totals[o.status] += 1
@@ -177,7 +188,7 @@ def build_report(store: StateStore | None, campaign: str, *, run_id: int | None 
             "row": o.row,
             "email": o.email,
             "status": o.status,
-            "in_doubt": o.status == "sending",
+            "in_doubt": o.status == IN_DOUBT,
             "attempts": o.attempts,
             "last_reply": o.last_reply,
             "sent_at": o.sent_at,

@@ -107,19 +107,20 @@ def _start(schedule: Schedule, zone: tzinfo) -> datetime | None:
 
 def _cron_at_or_before(expression: str, moment: datetime, zone: tzinfo) -> datetime:
     # get_prev is strictly before its base: base one whole second after `moment` (cron times are whole seconds).
-    base = (moment.replace(microsecond=0) + SECOND).astimezone(zone)
-    times = croniter(expression, base)
-    while True:
-        found: datetime = times.get_prev(datetime)
-        if not _skipped_repeat(expression, found, zone):
-            return _utc(found)
+    return _first_fired(expression, moment.replace(microsecond=0) + SECOND, zone, backwards=True)
 
 
 def _cron_after(expression: str, moment: datetime, zone: tzinfo) -> datetime:
     # get_next is strictly after its base; cron times are whole seconds, so dropping the fraction is safe.
-    times = croniter(expression, moment.replace(microsecond=0).astimezone(zone))
+    return _first_fired(expression, moment.replace(microsecond=0), zone, backwards=False)
+
+
+def _first_fired(expression: str, base: datetime, zone: tzinfo, *, backwards: bool) -> datetime:
+    """The first cron time strictly before (or after) `base`, in wall time of `zone`, that fires."""
+    times = croniter(expression, base.astimezone(zone))
+    step = times.get_prev if backwards else times.get_next
     while True:
-        found: datetime = times.get_next(datetime)
+        found: datetime = step(datetime)
         if not _skipped_repeat(expression, found, zone):
             return _utc(found)
 

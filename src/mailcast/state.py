@@ -8,26 +8,20 @@ leaves each recipient either untouched, in doubt, or finished, never sent twice 
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import sqlite3
-import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from mailcast import schema
-from mailcast.errors import StateError
-from mailcast.message import make_message_id
+from mailcast.message_ids import make_message_id
+from mailcast.state_file import StateFile
+from mailcast.vocabulary import FINISHED, IN_DOUBT, RECIPIENT_STATUSES, RecipientStatus, RunStatus, StopReason
+from mailcast.warmup import DayRecord
 
 SCHEMA_VERSION = schema.SCHEMA_VERSION
-OPEN_ATTEMPTS = 100
-RECIPIENT_STATUSES = ("pending", "sending", "sent", "deferred", "failed", "skipped", "suppressed")
-UNFINISHED = ("pending", "sending", "deferred")
 PAUSED_BY_HAND = "paused by hand"
 
 
@@ -40,7 +34,7 @@ class Run:
     occurrence: datetime | None
     token: str
     sender_domain: str
-    status: str
+    status: RunStatus
     reason: str | None
     resume_at: datetime | None
     created_at: datetime
@@ -51,7 +45,7 @@ class Run:
 
     @property
     def finished(self) -> bool:
-        return self.status in ("completed", "cancelled")
+        return self.status in FINISHED
 
     @property
     def paused_by_hand(self) -> bool:
@@ -64,7 +58,7 @@ class NewRecipient:
     email: str
     key: str
     values: dict[str, str]
-    status: str = "pending"
+    status: RecipientStatus = "pending"
     reply: str | None = None
 
 
@@ -74,27 +68,17 @@ class Claimed:
     email: str
     key: str
     values: dict[str, str]
-    attempts: int
 
 
 @dataclass(frozen=True)
 class RecipientOutcome:
     row: int
     email: str
-    status: str
+    status: RecipientStatus
     attempts: int
     last_reply: str | None
     sent_at: str | None
     message_id: str | None
-
-
-@dataclass(frozen=True)
-class DomainDay:
-    domain: str
-    day: date
-    claimed: int
-    sent: int
-    rejected: int
 
 
 @dataclass(frozen=True)
@@ -105,264 +89,22 @@ class Suppression:
     added_at: str
     expires_at: str | None
 
+    def as_dict(self) -> dict[str, str | None]:
+        return {"email": self.email, "reason": self.reason, "added_at": self.added_at, "expires_at": self.expires_at}
+
 
 def _iso(moment: datetime | None) -> str | None:
     """Times are stored in UTC so that they compare correctly as text."""
     return moment.astimezone(timezone.utc).isoformat() if moment is not None else None
 
 
-def _beside(path: Path, suffix: str) -> Path:
-    return path.with_name(path.name + suffix)
-
-
 def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
-class StateStore:
-    """The state file. Open with `StateStore(path)`; close with `close()` or a `with` block.
-
-    Only a path where nothing exists starts a new file. An existing file of 0 bytes, or a
-    `-wal`/`-shm` file without its database, is what is left of a state file that was emptied or
-    deleted: it is refused, never taken for a new one. While open, the store checks at each claim
-    that the path still names the file it opened (deleted or replaced: the run stops at once).
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._day_rows: tuple[str, str] | None = None  # the (domain, day) row known to exist
-        self._synchronous = ""
-        self._identity: tuple[int, int] = (0, 0)
-        if path.is_dir():
-            raise StateError(
-                f"the state file {path} is a folder",
-                hint=f"Point --state / MAILCAST_STATE at a file inside it, such as {path}/mailcast.db.",
-            )
-        try:
-            self._refuse_remains()
-            if not path.exists():
-                self._create()
-            self._open()
-            self._identity = self._file_identity()
-        except sqlite3.DatabaseError as exc:
-            raise self._damaged(exc) from None
-        except OSError as exc:
-            raise StateError(
-                f"cannot open the state file {path}: {exc.strerror or exc}",
-                hint="Check the path and its permissions, or choose another with --state or MAILCAST_STATE.",
-            ) from None
-
-    def _refuse_remains(self) -> None:
-        """An emptied file or a journal without its file: the runs it held are gone, not new."""
-        path = self.path
-        if path.exists() and path.stat().st_size == 0:
-            raise StateError(
-                f"the state file {path} exists but is empty (0 bytes): it was emptied, or never written",
-                hint="mailcast never takes an emptied state file for a new one, since everyone would be sent "
-                "again. Restore the file from a backup; to start a new state file on purpose, delete it first.",
-            )
-        remains = [p.name for p in (_beside(path, "-wal"), _beside(path, "-shm")) if p.exists()]
-        if remains and not path.exists():
-            raise StateError(
-                f"the state file {path} is gone but {' and '.join(remains)} beside it remain: it was deleted",
-                hint="Restore the file from a backup; to start a new state file on purpose, delete "
-                f"{' and '.join(remains)} too.",
-            )
-
-    def _create(self) -> None:
-        """A new state file, laid out beside its path and then linked into place, so that no other
-        process ever sees a file without its tables (and an empty file always means damage)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        draft = _beside(self.path, f".new-{os.getpid()}-{secrets.token_hex(4)}")
-        try:
-            db = sqlite3.connect(draft, isolation_level=None)
-            try:
-                db.execute("BEGIN")
-                schema.create(db)
-                db.execute("COMMIT")
-            finally:
-                db.close()
-            with suppress(FileExistsError):  # another process created it first: use theirs
-                os.link(draft, self.path)
-        finally:
-            with suppress(FileNotFoundError):
-                draft.unlink()
-
-    def _open(self) -> None:
-        """Connect (never creating a file) and check or upgrade the schema. While another process
-        switches a new file to WAL, SQLite answers "locked" at once instead of waiting, so opening
-        is tried again briefly."""
-        uri = "file:" + quote(str(self.path.absolute())) + "?mode=rw"
-        for attempt in range(OPEN_ATTEMPTS):
-            self._db = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None, check_same_thread=False)
-            self._db.row_factory = sqlite3.Row
-            try:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA foreign_keys=ON")
-                self._prepare()
-                return
-            except sqlite3.OperationalError as exc:
-                self._db.close()
-                if "locked" not in str(exc) or attempt == OPEN_ATTEMPTS - 1:
-                    raise
-                time.sleep(0.05)
-            except StateError as exc:
-                self._db.close()
-                if "locked" not in exc.message or attempt == OPEN_ATTEMPTS - 1:
-                    raise
-                time.sleep(0.05)
-
-    def _file_identity(self) -> tuple[int, int]:
-        info = os.stat(self.path)
-        return info.st_dev, info.st_ino
-
-    def check_still_there(self) -> None:
-        """Raise StateError (74) when the path no longer names the file this store opened: deleted,
-        moved away or replaced. What is written from then on would be recorded nowhere anyone reads."""
-        try:
-            same = self._file_identity() == self._identity
-        except FileNotFoundError:
-            raise StateError(
-                f"the state file {self.path} was deleted while mailcast was using it; nothing more is sent",
-                hint="What this run sent since then is recorded nowhere. Restore the file from a backup, or find "
-                "who deleted it; mailcast refuses to start over in its place.",
-            ) from None
-        if not same:
-            raise StateError(
-                f"the state file {self.path} was replaced by another file while mailcast was using it; "
-                "nothing more is sent",
-                hint="Put the original file back (from a backup) before sending again.",
-            )
-
-    @property
-    def locks_folder(self) -> Path:
-        """Beside the real file, so that every path that leads to it (a symlink too) shares the locks."""
-        real = self.path.resolve()
-        return real.parent / f"{real.name}.locks"
-
-    @property
-    def state_id(self) -> str:
-        """This file's identity, given at creation (markers beside campaigns name it)."""
-        return str(self._query("SELECT value FROM meta WHERE key = 'state_id'")[0][0])
-
-    def _damaged(self, exc: BaseException) -> StateError:
-        """The StateError for what SQLite said: locked, not writable, not openable, full or damaged."""
-        said = str(exc)
-        if "readonly" in said or "read-only" in said:
-            return StateError(
-                f"the state file {self.path} cannot be written: {said}",
-                hint="Give your user write access to the file and its folder (SQLite writes beside it), "
-                "or choose another with --state or MAILCAST_STATE.",
-            )
-        if "disk is full" in said or "disk I/O" in said:
-            return StateError(
-                f"the disk holding the state file {self.path} is full (or failing): {said}",
-                hint="Free space on that disk and run the command again: the state file is intact, and "
-                "what was not recorded was not sent.",
-            )
-        if "unable to open" in said:
-            return StateError(
-                f"cannot open the state file {self.path}: {said}",
-                hint="Check the path and its permissions, or choose another with --state or MAILCAST_STATE.",
-            )
-        if "locked" in said:
-            return StateError(
-                f"the state file {self.path} stayed locked by another process for 30 seconds",
-                hint="Try again when the other mailcast command has finished.",
-            )
-        return StateError(
-            f"the state file {self.path} cannot be read: {exc}",
-            hint="It is damaged or not a mailcast state file. Restore it from a backup; "
-            "a new state file would not know who was already sent.",
-        )
-
-    def _prepare(self) -> None:
-        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if "meta" not in tables:
-            raise StateError(
-                f"{self.path} is an SQLite file but not a mailcast state file",
-                hint="Point --state / MAILCAST_STATE at a mailcast state file, or at a new path to start one.",
-            )
-        version = self._version()
-        if version > schema.SCHEMA_VERSION:
-            raise StateError(
-                f"the state file {self.path} was written by a newer mailcast (schema {version}; "
-                f"this one reads {schema.SCHEMA_VERSION})",
-                hint="Upgrade mailcast (pip install -U mailcast) before using this state file.",
-            )
-        if version < 1:
-            raise self._damaged(ValueError("no schema version"))
-        if version < schema.SCHEMA_VERSION:
-            self._upgrade(version)
-
-    def _version(self) -> int:
-        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        return int(row[0]) if row else 0
-
-    def _upgrade(self, version: int) -> None:
-        """Back the file up beside itself, then upgrade it in one transaction."""
-        backup = _beside(self.path, f".bak-v{version}")
-        copies = 1
-        while backup.exists():
-            copies += 1
-            backup = _beside(self.path, f".bak-v{version}-{copies}")
-        target = sqlite3.connect(backup)
-        try:
-            self._db.backup(target)
-            target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
-        finally:
-            target.close()
-        with self.transaction() as db:
-            found = self._version()  # another process may have upgraded it meanwhile
-            if found < schema.SCHEMA_VERSION:
-                schema.upgrade(db, found)
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> StateStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextmanager
-    def transaction(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
-        """One transaction; `durable` syncs it to disk before returning (used before mail leaves)."""
-        try:
-            mode = "FULL" if durable else "NORMAL"
-            if mode != self._synchronous:
-                self._db.execute(f"PRAGMA synchronous={mode}")
-                self._synchronous = mode
-            self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.DatabaseError as exc:
-            raise self._damaged(exc) from None
-        try:
-            yield self._db
-        except sqlite3.DatabaseError as exc:
-            self._rollback()
-            raise self._damaged(exc) from None
-        except BaseException:
-            self._rollback()
-            raise
-        else:
-            try:
-                self._db.execute("COMMIT")
-            except sqlite3.DatabaseError as exc:
-                self._rollback()
-                raise self._damaged(exc) from None
-
-    def _rollback(self) -> None:
-        """Undo the open transaction, if SQLite has not already (it may have, after a full disk)."""
-        if self._db.in_transaction:
-            with suppress(sqlite3.DatabaseError):
-                self._db.execute("ROLLBACK")
-
-    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        try:
-            return self._db.execute(sql, tuple(params)).fetchall()
-        except sqlite3.DatabaseError as exc:
-            raise self._damaged(exc) from None
+class StateStore(StateFile):
+    """The records in the state file: runs, their recipients, sender-domain days, suppressions.
+    Open with `StateStore(path)`; close with `close()` or a `with` block."""
 
     # Runs -----------------------------------------------------------------
 
@@ -449,7 +191,7 @@ class StateStore:
     def set_run_status(
         self,
         run_id: int,
-        status: str,
+        status: RunStatus,
         *,
         now: datetime,
         reason: str | None = None,
@@ -503,7 +245,7 @@ class StateStore:
             db.execute("UPDATE runs SET in_doubt_noted = 1 WHERE id = ?", (run_id,))
 
     def counts(self, run_id: int) -> dict[str, int]:
-        counts = dict.fromkeys(RECIPIENT_STATUSES, 0)
+        counts: dict[str, int] = dict.fromkeys(RECIPIENT_STATUSES, 0)
         for row in self._query("SELECT status, COUNT(*) FROM recipients WHERE run_id = ? GROUP BY status", (run_id,)):
             counts[row[0]] = row[1]
         return counts
@@ -523,7 +265,7 @@ class StateStore:
         with self.transaction() as db:
             return db.execute(sql, params).rowcount
 
-    def claim(self, run: Run, *, day: date, limit: int | None, now: datetime) -> Claimed | str:
+    def claim(self, run: Run, *, day: date, limit: int | None, now: datetime) -> Claimed | StopReason:
         """Claim the next pending recipient for sending, or say why not.
 
         One durable transaction checks the run's status, the suppression list and the sender
@@ -540,17 +282,19 @@ class StateStore:
         with self.transaction(durable=True) as db:
             while True:
                 row = db.execute(
-                    "SELECT r.row, r.email, r.key, r.vars, r.attempts, run.status AS run_status,"
+                    "SELECT r.row, r.email, r.key, r.vars, run.status AS run_status,"
                     " (SELECT reason FROM suppressions s WHERE s.key = r.key AND (s.expires_at IS NULL OR s.expires_at > ?))"
                     " AS suppressed FROM recipients r JOIN runs run ON run.id = r.run_id"
                     " WHERE r.run_id = ? AND r.status = 'pending' ORDER BY r.row LIMIT 1",
                     (_iso(now), run.id),
                 ).fetchone()
                 if row is None:
-                    status: str = db.execute("SELECT status FROM runs WHERE id = ?", (run.id,)).fetchone()[0]
-                    return status if status in ("paused", "cancelled") else "done"
-                if row["run_status"] in ("paused", "cancelled"):
-                    return str(row["run_status"])
+                    status = db.execute("SELECT status FROM runs WHERE id = ?", (run.id,)).fetchone()[0]
+                    return "paused" if status == "paused" else "cancelled" if status == "cancelled" else "done"
+                if row["run_status"] == "paused":
+                    return "paused"
+                if row["run_status"] == "cancelled":
+                    return "cancelled"
                 if row["suppressed"] is None:
                     break
                 db.execute(
@@ -575,7 +319,6 @@ class StateStore:
             email=row["email"],
             key=row["key"],
             values=json.loads(row["vars"]),
-            attempts=row["attempts"] + 1,
         )
 
     def record(
@@ -583,7 +326,7 @@ class StateStore:
         run: Run,
         key: str,
         *,
-        status: str,
+        status: RecipientStatus,
         reply: str,
         message_id: str,
         day: date,
@@ -595,7 +338,7 @@ class StateStore:
     ) -> None:
         """Record what became of a claimed recipient, and count it on the domain's day.
 
-        `status="sending"` keeps the recipient in doubt (the message went out whole but no reply
+        `status=IN_DOUBT` keeps the recipient in doubt (the message went out whole but no reply
         came): its share of the day stays used. `counted=False` is for a message that never
         reached a server (it could not be built): its share of the day's allowance is given back.
         """
@@ -611,7 +354,7 @@ class StateStore:
                     f"UPDATE domain_days SET {column} = {column} + 1 WHERE domain = ? AND day = ?",
                     (run.sender_domain, day.isoformat()),
                 )
-            elif status != "sending" or not counted:  # not sent after all: give the day's allowance back
+            elif status != IN_DOUBT or not counted:  # not sent after all: give the day's allowance back
                 db.execute(
                     "UPDATE domain_days SET claimed = MAX(claimed - 1, 0) WHERE domain = ? AND day = ?",
                     (run.sender_domain, day.isoformat()),
@@ -665,7 +408,7 @@ class StateStore:
         return [RecipientOutcome(*tuple(r)) for r in rows]
 
     def in_doubt(self, run_id: int) -> list[RecipientOutcome]:
-        return [o for o in self.outcomes(run_id) if o.status == "sending"]
+        return [o for o in self.outcomes(run_id) if o.status == IN_DOUBT]
 
     def first_seen(self, campaign: str, *, now: datetime) -> datetime:
         """When run-due first saw this recurring campaign (recorded now if never)."""
@@ -676,14 +419,10 @@ class StateStore:
 
     # Sender domains --------------------------------------------------------
 
-    def domain_days(self, domain: str | None = None) -> list[DomainDay]:
-        if domain is None:
-            rows = self._query("SELECT * FROM domain_days ORDER BY domain, day")
-        else:
-            rows = self._query("SELECT * FROM domain_days WHERE domain = ? ORDER BY day", (domain,))
-        return [
-            DomainDay(r["domain"], date.fromisoformat(r["day"]), r["claimed"], r["sent"], r["rejected"]) for r in rows
-        ]
+    def domain_days(self, domain: str) -> list[DayRecord]:
+        """The sender domain's days, oldest first: what warm-up decides its level from."""
+        rows = self._query("SELECT * FROM domain_days WHERE domain = ? ORDER BY day", (domain,))
+        return [DayRecord(date.fromisoformat(r["day"]), r["sent"], r["rejected"], r["claimed"]) for r in rows]
 
     def remember_limits(self, domain: str, limits: dict[str, Any], *, now: datetime) -> None:
         """Keep the limits a campaign last sent this domain with, for `mailcast warmup`."""

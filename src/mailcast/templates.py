@@ -1,5 +1,8 @@
 """Jinja2 templates: compiled once per run, their variables found by parsing, rendered per row.
 
+Rendering gives every part a message has: the HTML (from the markdown body when that is what the
+campaign has) and always a text part, made from the HTML when the campaign has no text template.
+
 CSV values are data, never templates: the HTML part is autoescaped, and in a markdown body
 every value has its markdown punctuation escaped, so a value can neither open an HTML tag nor
 make a link; the text part takes values as they are.
@@ -18,6 +21,8 @@ from jinja2.exceptions import TemplateError
 
 from mailcast.campaign import Campaign
 from mailcast.errors import ExitCode, MailcastError, Problem
+from mailcast.html_text import html_to_text
+from mailcast.message import encode_uri
 
 ALWAYS_DEFINED = frozenset({"email", "unsubscribe_url"})
 
@@ -30,9 +35,12 @@ class TemplateRenderError(MailcastError):
 
 @dataclass(frozen=True)
 class Rendered:
+    """One row's parts. `text` is always there: made from the HTML when the campaign has no text template.
+    `unsubscribe_url` is the URL as rendered; the parts hold it percent-encoded, as the header will."""
+
     subject: str
     html: str | None
-    text: str | None
+    text: str
     unsubscribe_url: str
 
 
@@ -126,21 +134,21 @@ class TemplateSet:
             raise TemplateRenderError(f"{where}: {detail}; fix the template or this row's values") from None
 
     def render(self, values: Mapping[str, str], email: str) -> Rendered:
+        """The row's subject and parts; their {{ unsubscribe_url }} is percent-encoded (RFC 3986), so the
+        links in the body, the footer and the List-Unsubscribe header are one and the same."""
         context = dict(values)
         context["email"] = email
         url = self._render("url", context)
         unsubscribe_url = url if url is not None else self._mailto_url
-        context["unsubscribe_url"] = unsubscribe_url
+        context["unsubscribe_url"] = encode_uri(unsubscribe_url)
         subject = self._render("subject", context) or ""
         html = self._render("html", context)
         text = self._render("text", context)
         source = self._render("markdown", context)
         if source is not None and self._markdown_renderer is not None:
             html = self._markdown_renderer.render(source)
-            if text is None:
-                from mailcast.html_text import html_to_text
-
-                text = html_to_text(html)
+        if text is None:
+            text = html_to_text(html) if html is not None else ""
         return Rendered(subject, html, text, unsubscribe_url)
 
 

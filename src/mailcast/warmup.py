@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
-
-from mailcast.campaign import Limits
+from typing import Protocol
 
 STANDARD_PLAN: tuple[int, ...] = (
     500, 1_000, 2_000, 5_000, 10_000, 20_000, 40_000, 60_000, 80_000, 100_000,
@@ -15,17 +14,35 @@ STANDARD_PLAN: tuple[int, ...] = (
 REJECT_THRESHOLD = 0.05
 
 
+class Limits(Protocol):
+    """What the policy reads of a campaign's `limits` (or of the limits a domain last sent with)."""
+
+    @property
+    def daily(self) -> int | None: ...
+
+    @property
+    def warmup(self) -> str | list[int]: ...
+
+
 @dataclass(frozen=True)
 class DayRecord:
+    """One sender domain's day, as the state file counts it."""
+
     day: date
     sent: int  # messages the servers accepted that day
     rejected: int  # messages the servers refused (5xx) that day
+    claimed: int = 0  # messages counted against the day's allowance: sent, rejected, in flight or in doubt
 
 
 @dataclass(frozen=True)
 class Allowance:
     level: int | None  # None when warm-up is off
     limit: int | None  # None: no cap
+    used: int = 0  # claimed so far today
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.limit is None else max(self.limit - self.used, 0)
 
 
 def warmup_level(history: Sequence[DayRecord], today: date, plan_length: int) -> int:
@@ -47,17 +64,27 @@ def warmup_level(history: Sequence[DayRecord], today: date, plan_length: int) ->
 
 
 def daily_allowance(limits: Limits, history: Sequence[DayRecord], today: date) -> Allowance:
-    """Today's level and cap: the plan's limit at today's level (a plan's last value holds past
-    its end), capped by `limits.daily`; with warm-up off, `daily` alone (None: no cap)."""
+    """Today's level, cap and use: the plan's limit at today's level (a plan's last value holds
+    past its end), capped by `limits.daily`; with warm-up off, `daily` alone (None: no cap). The
+    one place that says how much a sender domain may still send today."""
+    used = next((d.claimed for d in history if d.day == today), 0)
     warmup = limits.warmup
     if warmup == "off":
-        return Allowance(None, limits.daily)
-    plan = STANDARD_PLAN if warmup == "standard" else tuple(warmup)
+        return Allowance(None, limits.daily, used)
+    plan = STANDARD_PLAN if isinstance(warmup, str) else tuple(warmup)
     level = warmup_level(history, today, len(plan))
     limit = plan[level - 1]
     if limits.daily is not None:
         limit = min(limit, limits.daily)
-    return Allowance(level, limit)
+    return Allowance(level, limit, used)
+
+
+@dataclass(frozen=True)
+class RememberedLimits:
+    """The limits a domain last sent with, as the state file keeps them (for `mailcast warmup`)."""
+
+    daily: int | None = None
+    warmup: str | list[int] = "standard"
 
 
 def local_day(now: datetime, zone: tzinfo) -> date:

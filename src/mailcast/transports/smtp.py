@@ -1,12 +1,23 @@
 """SMTP delivery over a persistent connection, with TLS verification and bounded retries.
 
 One `SmtpConnection` sends many messages over one connection; the send loop runs N of them in
-N threads for `connections: N`. A 4xx reply or a connection lost before the final 250 is
-temporary: the message is retried (on a fresh connection when the old one is gone) after a
-bounded backoff, then reported `deferred`. When the connection drops after the message data
-was sent but before the server's reply, the server may or may not have taken it; mailcast
-retries (the Message-ID stays the same, so a duplicate can be recognised). A crash of the whole
-process in that window is what the state file's "in doubt" status covers.
+N threads for `connections: N`. Each message ends in one `Delivery`:
+
+- 250: `sent`.
+- A 4xx reply, a connection lost before the whole message has gone out (the server then keeps
+  nothing), or a lost connection that cannot be opened again: temporary. The message is tried
+  again, on a fresh connection when the old one is gone, after a bounded backoff
+  (`backoff_delays`), at most `max_attempts` times in all, then reported `deferred`. Once the run
+  is stopping, no new attempt starts.
+- Another reply: `failed`; a 5.1.x reply (the mailbox itself) also suppresses the address.
+- A connection lost after the whole message went out but before the server's reply: the server
+  may or may not have taken it, so it is `unknown` and never sent again on its own; the row
+  stays in doubt, with its Message-ID, until the user checks and sends it again with
+  `mailcast send --resend-in-doubt`.
+- A reply that refuses mail without a valid login (530, 535, 538) is about the sender, not this
+  recipient: it raises SmtpAuthError, since every message would get it.
+
+The retry policy is pure functions, tested with plain values and no sleeping.
 """
 
 from __future__ import annotations
@@ -20,10 +31,23 @@ from collections.abc import Callable
 
 from mailcast.campaign import SmtpTransport
 from mailcast.errors import ConfigError, SmtpAuthError, SmtpUnavailableError
-from mailcast.retry import backoff_delays, is_temporary, suppresses
 from mailcast.transports.base import Delivery
 
 AUTH_REPLIES = (530, 535, 538)  # authentication required / credentials invalid / encryption required for it
+
+
+def backoff_delays(max_attempts: int, base: float = 0.5, cap: float = 8.0) -> list[float]:
+    """The waits before attempts 2..max_attempts: exponential from `base`, never above `cap`."""
+    return [min(base * 2**index, cap) for index in range(max(max_attempts - 1, 0))]
+
+
+def is_temporary(code: int) -> bool:
+    return 400 <= code < 500
+
+
+def suppresses(code: int, reply: str) -> bool:
+    """A permanent failure about the mailbox itself (enhanced status 5.1.x) suppresses the address."""
+    return 500 <= code < 600 and reply.lstrip().startswith("5.1.")
 
 
 class _MaybeDelivered(Exception):

@@ -1,0 +1,270 @@
+"""Commands on a campaign file: init, check, preview, send, test, run-due.
+
+(Annotations are real objects, not strings: Typer reads each signature to build the help.)
+"""
+
+import contextlib
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from mailcast.cli import (
+    CampaignArg,
+    JsonOpt,
+    StateOpt,
+    command,
+    console_for_output,
+    load,
+    open_store,
+    read_settings,
+)
+from mailcast.errors import ExitCode
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from mailcast.outcomes import SendOutcome
+
+
+@command("init")
+def init_command(
+    folder: Annotated[Path, typer.Argument(help="The folder to create the campaign in.", metavar="DIR")],
+) -> None:
+    """Scaffold a working campaign: campaign.yaml, recipients.csv, body.html, body.txt."""
+    from mailcast.scaffold import scaffold_campaign
+
+    written = scaffold_campaign(folder)
+    console = console_for_output()
+    for path in written:
+        console.print(f"created {path}")
+    console.print(f"Next: mailcast check {folder / 'campaign.yaml'}")
+
+
+@command("check")
+def check_command(campaign_file: CampaignArg, as_json: JsonOpt = False) -> None:
+    """Validate YAML, CSV, templates and every rendered row; print every problem with its place; send nothing."""
+    from mailcast.checks import check_campaign
+    from mailcast.display import print_json, show_problems
+    from mailcast.errors import Problem, ProblemsError
+
+    config_problems: list[Problem] = []
+    try:
+        campaign = load(campaign_file)
+    except ProblemsError as exc:
+        if exc.partial is None:
+            if not as_json:
+                raise
+            print_json({"ok": False, "errors": [p.as_dict() for p in exc.problems], "warnings": []})
+            raise typer.Exit(int(exc.exit_code)) from None
+        campaign, config_problems = exc.partial, exc.problems
+    report = check_campaign(campaign)
+    errors = config_problems + report.errors
+    if as_json:
+        print_json(
+            {
+                "ok": not errors,
+                "errors": [p.as_dict() for p in errors],
+                "warnings": [p.as_dict() for p in report.warnings],
+                "rows": report.rows_checked,
+                "sendable": len(report.sendable),
+            }
+        )
+    else:
+        console = console_for_output()
+        if errors or report.warnings:
+            show_problems(console, errors, report.warnings)
+        if not errors:
+            console.print(
+                f"OK: {campaign.name}: {len(report.sendable)} of {report.rows_checked} recipients ready to send."
+            )
+    if config_problems:
+        raise typer.Exit(int(ExitCode.CONFIG))
+    if errors:
+        raise typer.Exit(int(ExitCode.DATA))
+
+
+@command("preview")
+def preview_command(
+    campaign_file: CampaignArg,
+    row: Annotated[
+        int | None, typer.Option(help="Show the message of data row N (1 = first row after the header).", min=1)
+    ] = None,
+    email: Annotated[str | None, typer.Option(help="Show the message of the recipient with this address.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write one .eml file per recipient into DIR instead.", metavar="DIR")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="With --out: at most N files.", min=1)] = None,
+) -> None:
+    """Render without sending: one message to the terminal, or with --out one .eml file per recipient."""
+    from mailcast.preview import preview_message, write_previews
+
+    campaign = load(campaign_file)
+    settings = read_settings()
+    console = console_for_output()
+    if out is not None:
+        written = write_previews(campaign, out, now=settings.clock(), limit=limit)
+        console.print(f"Wrote {len(written)} message(s) to {out}/")
+        return
+    from mailcast.display import show_message
+
+    message = preview_message(campaign, now=settings.clock(), row=row, email=email)
+    show_message(console, message.data, row=message.row)
+
+
+@command("send")
+def send_command(
+    ctx: typer.Context,
+    campaign_file: CampaignArg,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Render and count only: connect to nothing, change no state.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    limit: Annotated[
+        int | None, typer.Option(help="Send at most N messages now; the rest wait for the next send.", min=1)
+    ] = None,
+    resend_in_doubt: Annotated[
+        bool, typer.Option("--resend-in-doubt", help="Send again to recipients left in doubt by a crash.")
+    ] = False,
+    again: Annotated[
+        bool, typer.Option("--again", help="Start a new run of a campaign whose last run finished.")
+    ] = False,
+    new_state: Annotated[
+        bool,
+        typer.Option(
+            "--new-state",
+            help="Start over in this state file although the campaign's runs are recorded in another one.",
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+    state: StateOpt = None,
+) -> None:
+    """Start or continue this campaign's run now."""
+    from mailcast.display import LogProgress, TerminalProgress
+    from mailcast.sending import SendOptions, SendPlan, send_campaign
+    from mailcast.signals import stops_gently
+
+    campaign = load(campaign_file)
+    settings = read_settings()
+    store = open_store(ctx, must_exist=dry_run)
+    console = console_for_output()
+    options = SendOptions(
+        dry_run=dry_run, limit=limit, resend_in_doubt=resend_in_doubt, again=again, new_state=new_state
+    )
+
+    def confirm(plan: SendPlan) -> bool:
+        if yes or not sys.stdin.isatty():
+            return True
+        cap = plan.allowance.remaining
+        now_count = plan.to_send if cap is None else min(plan.to_send, cap)
+        if limit is not None:
+            now_count = min(now_count, limit)
+        question = (
+            f"Send {now_count} message(s) of {plan.campaign.name} from {plan.campaign.sender} to {plan.destination}?"
+        )
+        if plan.resume_at is not None:
+            question = f"{plan.blocked} Record the run so that send or run-due sends it then?"
+        if plan.in_doubt and not resend_in_doubt:
+            question = f"{plan.in_doubt} recipient(s) are in doubt and will not be resent. " + question
+        if plan.content_change:
+            question = f"{plan.content_change} {question}"
+        from mailcast.signals import signals_interrupt
+
+        try:
+            with signals_interrupt():
+                return typer.confirm(question, default=False, err=True)
+        except typer.Abort:  # Ctrl-C or end of input at the prompt: the answer is no
+            return False
+
+    progress: TerminalProgress | LogProgress | None = None
+    if not as_json:
+        progress = TerminalProgress(console) if console.is_terminal else LogProgress(console)
+    try:
+        with stops_gently(settings.stop):
+            outcome = send_campaign(campaign, store, settings, options, progress=progress, confirm=confirm)
+    finally:
+        if progress is not None:
+            with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP): the state file has it all
+                progress.stop()
+        if store is not None:
+            store.close()
+    with contextlib.suppress(OSError):
+        _show_outcome(console, outcome, as_json=as_json)
+    raise typer.Exit(int(outcome.exit_code))
+
+
+def _show_outcome(console: "Console", outcome: "SendOutcome", *, as_json: bool) -> None:
+    from mailcast.display import print_json
+
+    if as_json:
+        print_json(outcome.as_dict())
+    else:
+        for note in outcome.notes:
+            console.print(note, soft_wrap=True, markup=False)
+        if outcome.in_doubt:
+            console.print(
+                f"In doubt (not resent; use --resend-in-doubt once you know they did not arrive): {', '.join(outcome.in_doubt)}",
+                soft_wrap=True,
+                markup=False,
+            )
+        console.print(outcome.summary, soft_wrap=True, markup=False)
+
+
+@command("test")
+def send_test_command(
+    campaign_file: CampaignArg,
+    to: Annotated[list[str], typer.Option("--to", help="A test address (repeat for more, at most 20).")],
+    row: Annotated[
+        int | None, typer.Option(help="Render the message of data row N (default: the first).", min=1)
+    ] = None,
+) -> None:
+    """Send one row's message to test addresses; not recorded as campaign progress."""
+    from mailcast.testsend import send_test
+
+    campaign = load(campaign_file)
+    results = send_test(campaign, read_settings(), to=to, row=row)
+    console = console_for_output()
+    for address, delivery in results:
+        console.print(f"{delivery.status}: {address}: {delivery.reply}", markup=False, soft_wrap=True)
+    if any(d.status != "sent" for _, d in results):
+        raise typer.Exit(int(ExitCode.UNDELIVERED))
+
+
+@command("run-due")
+def run_due_command(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Campaign files or folders (default: campaigns/).", metavar="PATH")
+    ] = None,
+    state: StateOpt = None,
+) -> None:
+    """The cron entry point: start due scheduled and recurring runs, continue paused or deferred runs whose time has come.
+
+    Prints nothing and exits 0 when nothing is due.
+    """
+    from mailcast.display import LogProgress, make_console, show_error
+    from mailcast.due import run_due, worst
+    from mailcast.signals import stops_gently
+
+    console = console_for_output()
+    store = open_store(ctx)
+    assert store is not None
+    settings = read_settings()
+    try:
+        with stops_gently(settings.stop):
+            results = run_due(
+                list(paths or [Path("campaigns")]), store, settings, progress=lambda c: LogProgress(console)
+            )
+    finally:
+        store.close()
+    errors = make_console(stderr=True)
+    for result in results:
+        if result.error is not None:
+            errors.print(f"{result.file}:", markup=False)
+            show_error(errors, result.error)
+        elif result.outcome is not None:
+            for note in result.outcome.notes:
+                console.print(note, markup=False, soft_wrap=True)
+            console.print(result.outcome.summary, markup=False, soft_wrap=True)
+    raise typer.Exit(int(worst([r.exit_code for r in results])))

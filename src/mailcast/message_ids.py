@@ -1,0 +1,21 @@
+"""Message-IDs: the same run and recipient always get the same one, so a resend is recognisable.
+
+Kept apart from message building, since the state file records each recipient's Message-ID when
+it is claimed, before the message is built: a row left in doubt names the ID to look for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+
+def make_message_id(run_token: str, recipient_key: str, domain: str) -> str:
+    """The same run and recipient always give the same Message-ID (so a resend is recognisable)."""
+    digest = hashlib.sha256(f"{run_token}\0{recipient_key}".encode()).hexdigest()[:32]
+    return f"<{digest}@{domain}>"
+
+
+def random_message_id(domain: str) -> str:
+    """A Message-ID of its own, for a message (a test send) that must never be taken for an earlier one."""
+    return f"<{secrets.token_hex(16)}@{domain}>"

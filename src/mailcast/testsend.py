@@ -1,0 +1,59 @@
+"""`mailcast test`: one row's message sent to a few test addresses, recorded nowhere."""
+
+from __future__ import annotations
+
+from mailcast.campaign import Campaign
+from mailcast.errors import UsageError
+from mailcast.planning import password_for
+from mailcast.settings import Settings
+from mailcast.transports import Delivery, open_connection
+
+MAX_TEST_ADDRESSES = 20
+
+
+def send_test(
+    campaign: Campaign, settings: Settings, *, to: list[str], row: int | None = None
+) -> list[tuple[str, Delivery]]:
+    """Send one row's message to a few test addresses; nothing is recorded as campaign progress."""
+    from mailcast.addresses import check_address
+    from mailcast.preview import PREVIEW_TOKEN, checked_composer, pick_recipient
+
+    if not 1 <= len(to) <= MAX_TEST_ADDRESSES:
+        raise UsageError(
+            f"give between 1 and {MAX_TEST_ADDRESSES} test addresses (got {len(to)})",
+            hint="Use --to once per address.",
+        )
+    problems = []
+    for address in to:
+        try:
+            check_address(address)
+        except ValueError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise UsageError("; ".join(problems), hint="Fix the --to addresses.")
+    now = settings.clock()
+    report, composer = checked_composer(campaign)
+    recipient = pick_recipient(report, row=row, email=None)
+    connection = open_connection(
+        campaign.transport,
+        folder=campaign.folder,
+        password=password_for(campaign, settings.env),
+        ssl_context=settings.ssl_context,
+        sleep=settings.sleep,
+    )
+    results = []
+    try:
+        for address in to:
+            composed = composer.compose(
+                values=recipient.values,
+                email=recipient.email,
+                run_token=f"{PREVIEW_TOKEN}:{address}",
+                key=recipient.key,
+                date=now,
+                to=address,
+                test=True,  # a Message-ID of its own, unsubscribe links that go nowhere
+            )
+            results.append((address, connection.send(campaign.sender_address, address, composed.data)))
+    finally:
+        connection.close()
+    return results
