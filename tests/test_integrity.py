@@ -10,6 +10,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from helpers import mailcast, maildir_recipients, smtp, start_mailcast, wait_for_messages, write_campaign
 from smtp_server import TestServer
 
@@ -223,3 +225,24 @@ def test_sigterm_says_how_to_stop_at_once(tmp_path: Path, smtp_server: Callable[
     assert proc.returncode == 75
     assert "a second SIGTERM stops at once" in err and "Ctrl-C" not in err
     assert os.path.exists(tmp_path / "state.db")
+
+
+def test_a_full_disk_says_so_and_promises_the_data_is_intact(tmp_path: Path) -> None:
+    import sqlite3
+
+    from mailcast.state import StateStore
+
+    with StateStore(tmp_path / "state.db") as store:
+        error = store._damaged(sqlite3.OperationalError("database or disk is full"))
+    assert "is full" in error.message
+    assert error.hint is not None and "Free space" in error.hint and "intact" in error.hint
+    assert "new one" not in error.hint and "starts empty" not in error.hint
+
+
+def test_ctrl_c_outside_a_send_exits_130(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("mailcast.checks.check_campaign", interrupted)
+    result = mailcast("check", str(write_campaign(tmp_path / "c", 2)), state=tmp_path / "state.db")
+    assert result.code == 130 and "Interrupted" in result.err

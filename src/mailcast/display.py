@@ -195,7 +195,7 @@ def report_tables(console: Console, report: CampaignReport) -> None:
 
 
 def _label(delivery: Delivery) -> str:
-    return "in doubt" if delivery.status == "unknown" else delivery.status
+    return "in doubt" if delivery.status == "in_doubt" else delivery.status
 
 
 class TerminalProgress:
@@ -214,7 +214,7 @@ class TerminalProgress:
             transient=False,
         )
         self.task: Any = None
-        self.counts = {"sent": 0, "failed": 0, "deferred": 0, "unknown": 0}
+        self.counts = {"sent": 0, "failed": 0, "deferred": 0, "in_doubt": 0}
 
     def started(self, campaign: str, run: Run, total: int, done: int, to_send: int) -> None:
         self.progress.start()
@@ -246,7 +246,7 @@ class LogProgress:
         self.done = 0
         self.total = 0
         self.step = 1
-        self.counts = {"sent": 0, "failed": 0, "deferred": 0, "unknown": 0}
+        self.counts = {"sent": 0, "failed": 0, "deferred": 0, "in_doubt": 0}
 
     def started(self, campaign: str, run: Run, total: int, done: int, to_send: int) -> None:
         self.total = to_send

@@ -1,4 +1,4 @@
-"""The one root error of mailcast, its kinds, and the exit code of each (SPEC's table)."""
+"""The one root error of mailcast, its kinds, and the exit code of each (the README's table)."""
 
 from __future__ import annotations
 

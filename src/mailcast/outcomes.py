@@ -76,8 +76,8 @@ def settle(
         parts.append(f"{tally['failed']} failed")
     if tally.get("deferred"):
         parts.append(f"{tally['deferred']} deferred")
-    if tally.get("unknown"):
-        parts.append(f"{tally['unknown']} in doubt (connection lost before the reply)")
+    if tally.get("in_doubt"):
+        parts.append(f"{tally['in_doubt']} in doubt (connection lost before the reply)")
     if tally.get("returned"):
         parts.append(f"{tally['returned']} rejected alike and put back")
     summary = f"Run {run.id} of {plan.campaign.name}: {', '.join(parts)} now; {counts['sent']} of {sum(counts.values())} sent in all."

@@ -68,7 +68,7 @@ class Pass:
         self.lock = threading.Lock()
         self.working = workers
         self.finished = threading.Event()  # set when the last worker is done
-        self.tally = {"sent": 0, "failed": 0, "deferred": 0, "unknown": 0, "returned": 0}
+        self.tally = {"sent": 0, "failed": 0, "deferred": 0, "in_doubt": 0, "returned": 0}
         self.stop: StopReason | None = None
         self.error: BaseException | None = None
         self.started = 0  # messages claimed in this pass
@@ -211,7 +211,7 @@ def _record(store: StateStore, run: Run, job: Job, delivery: Delivery, moment: d
     store.record(
         run,
         job.claimed.key,
-        status=IN_DOUBT if delivery.status == "unknown" else delivery.status,  # the reply was lost
+        status=IN_DOUBT if delivery.status == "in_doubt" else delivery.status,  # the reply was lost
         reply=delivery.reply,
         message_id=job.message_id,
         day=job.day,

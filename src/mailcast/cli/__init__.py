@@ -70,7 +70,7 @@ StateOpt = Annotated[
 
 
 def _reports_errors(func: F) -> F:
-    """Turn a MailcastError into its message (no traceback) and its exit code from SPEC's table."""
+    """Turn a MailcastError into its message (no traceback) and its exit code from the README's table."""
 
     @functools.wraps(func)
     def run(*args: Any, **kwargs: Any) -> Any:

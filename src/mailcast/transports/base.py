@@ -8,7 +8,7 @@ from typing import Literal, Protocol
 
 @dataclass(frozen=True)
 class Delivery:
-    status: Literal["sent", "deferred", "failed", "unknown"]  # unknown: sent whole, no reply; stays in doubt
+    status: Literal["sent", "deferred", "failed", "in_doubt"]  # in_doubt: sent whole, the reply lost
     code: int | None
     reply: str
     suppress: bool = False

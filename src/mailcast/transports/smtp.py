@@ -11,7 +11,7 @@ N threads for `connections: N`. Each message ends in one `Delivery`:
   is stopping, no new attempt starts.
 - Another reply: `failed`; a 5.1.x reply (the mailbox itself) also suppresses the address.
 - A connection lost after the whole message went out but before the server's reply: the server
-  may or may not have taken it, so it is `unknown` and never sent again on its own; the row
+  may or may not have taken it, so it is `in_doubt` and never sent again on its own; the row
   stays in doubt, with its Message-ID, until the user checks and sends it again with
   `mailcast send --resend-in-doubt`.
 - A reply that refuses mail without a valid login (530, 535, 538) is about the sender, not this
@@ -197,7 +197,7 @@ class SmtpConnection:
                 code, reply = self._attempt(sender, recipient, message)
             except _MaybeDelivered as exc:
                 return Delivery(
-                    "unknown",
+                    "in_doubt",
                     None,
                     f"the connection was lost after the whole message was sent, before the reply ({exc}); "
                     "it may have arrived, so it is not sent again",
