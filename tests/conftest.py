@@ -51,3 +51,24 @@ def tls_ca(tmp_path_factory: pytest.TempPathFactory) -> Any:
         path = pem
 
     return Tls
+
+
+@pytest.fixture
+def imap_server() -> Iterator[Callable[..., Any]]:
+    """`imap_server(tls=False, capabilities=None)` starts Dovecot on 127.0.0.1 (stopped at teardown); see
+    tests/imap_server.py. Skips the test when Dovecot is not installed (Debian: dovecot-imapd)."""
+    from imap_server import DOVECOT, DovecotServer
+
+    if DOVECOT is None:
+        pytest.skip("dovecot is not installed: apt-get install dovecot-imapd (.ci/run does)")
+    started: list[DovecotServer] = []
+
+    def start(**options: Any) -> DovecotServer:
+        server = DovecotServer(**options)
+        started.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -65,10 +65,19 @@ class Handler:
         self.dropped: set[str] = set()
         self.drop_done = False
         self.rcpt_count = 0  # RCPT commands seen, accepted or not
+        self.ehlo_names: list[str] = []  # the name each EHLO gave, in order
 
     async def _wait(self) -> None:
         if self.b.delay:
             await asyncio.sleep(self.b.delay)
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname  # what aiosmtpd does itself when there is no hook
+        with self.lock:
+            self.ehlo_names.append(hostname)
+        return responses
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -197,6 +206,11 @@ class TestServer(Controller):
     def messages(self) -> list[Received]:
         with self.handler_.lock:
             return list(self.handler_.messages)
+
+    @property
+    def ehlo_names(self) -> list[str]:
+        with self.handler_.lock:
+            return list(self.handler_.ehlo_names)
 
     @property
     def connections(self) -> int:

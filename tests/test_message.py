@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from datetime import datetime, timezone
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -277,3 +278,110 @@ def test_text_attachments_say_their_charset_and_names_have_an_ascii_fallback() -
         "Topfe.csv", "plain.txt", "old.txt", "__.pdf",
     ]  # fmt: skip
     assert max(len(line) for line in data.split(b"\r\n")) <= 998
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("Zoë Müller", "Zoë Müller"),
+        ("Ann O'Neil, Jr", "Ann O'Neil, Jr"),
+        ('Say "hi"', 'Say "hi"'),
+        ("  Ann  ", "Ann"),
+        ("Bartholomew " * 12, ("Bartholomew " * 12).strip()),
+    ],
+)
+def test_to_with_a_display_name_round_trips_in_short_ascii_lines(name: str, shown: str) -> None:
+    data, parsed = build(to_name=name)
+    [address] = parsed["To"].addresses
+    assert (address.display_name, address.addr_spec) == (shown, "zoe@example.org")
+    head = data.split(b"\r\n\r\n")[0]
+    assert head.isascii()
+    assert max(len(line) for line in head.split(b"\r\n")) <= 78
+
+
+def test_a_long_display_name_that_is_not_ascii_is_folded_into_encoded_words() -> None:
+    from email.header import decode_header, make_header
+
+    name = "春天的精选 " * 20
+    data, parsed = build(to_name=name)
+    head = data.split(b"\r\n\r\n")[0].decode("ascii")
+    to = re.search(r"\r\nTo:(.*?)\r\n(?! )", head, re.DOTALL)
+    assert to is not None
+    lines = to.group(1).split("\r\n")
+    assert len(lines) > 3 and max(len(line) for line in lines) <= 78
+    assert all(len(word) <= 75 for word in to.group(1).split())  # RFC 2047: an encoded word is at most 75
+    # RFC 2047 6.2: the space between adjacent encoded words is not part of the name (the standard
+    # library's address parser keeps it, so the name is decoded here as RFC 2047 says)
+    phrase = to.group(1).rpartition("<")[0]
+    assert str(make_header(decode_header(phrase.strip()))) == name.strip()
+    assert parsed["To"].addresses[0].addr_spec == "zoe@example.org"
+
+
+def test_a_blank_display_name_leaves_the_bare_address() -> None:
+    data, parsed = build(to_name=" ")
+    assert parsed["To"] == "zoe@example.org" and b"\r\nTo: zoe@example.org\r\n" in data
+
+
+def test_a_line_break_never_reaches_to_through_the_display_name() -> None:
+    with pytest.raises(HeaderInjectionError):
+        build(to_name="Eve\r\nBcc: victim@example.com")
+
+
+def test_cc_is_a_header_and_there_is_never_a_bcc_header() -> None:
+    data, parsed = build(cc=["boss@example.com", "team@example.org"])
+    assert [a.addr_spec for a in parsed["Cc"].addresses] == ["boss@example.com", "team@example.org"]
+    assert parsed["Bcc"] is None and b"bcc" not in data.lower()
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("<news.example.com>", "<news.example.com>"),
+        ("Acme weekly <weekly.acme.example.net>", "Acme weekly <weekly.acme.example.net>"),
+        ("Acme, Inc <acme.example.net>", '"Acme, Inc" <acme.example.net>'),
+        ("Café Noël <cafe.example.net>", "Café Noël <cafe.example.net>"),
+    ],
+)
+def test_list_id_header(value: str, shown: str) -> None:
+    builder = MessageBuilder(sender="news@example.com", reply_to=[], headers={}, tags={}, attachments=[], list_id=value)
+    data, parsed = build(builder)
+    assert parsed["List-Id"] == shown
+    assert data.split(b"\r\n\r\n")[0].isascii()
+
+
+def test_inline_images_make_multipart_related_around_the_alternative() -> None:
+    from mailcast.message import encode_attachment, encode_inline_image
+
+    png = bytes(range(256))
+    image = encode_inline_image(Attachment("logo é.png", "image/png", png), "abc@example.com")
+    extra = encode_attachment(Attachment("row.pdf", "application/pdf", b"%PDF row"))
+    _, parsed = build(html='<img src="cid:abc@example.com">', text="x\n", inline=[image], attachments=[extra])
+    assert [p.get_content_type() for p in parsed.walk()] == [
+        "multipart/mixed", "multipart/related", "multipart/alternative", "text/plain", "text/html", "image/png",
+        "application/pdf",
+    ]  # fmt: skip
+    related = next(p for p in parsed.walk() if p.get_content_type() == "multipart/related")
+    assert related.get_param("type") == "multipart/alternative"
+    shown = next(p for p in parsed.walk() if p.get_content_type() == "image/png")
+    assert shown["Content-ID"] == "<abc@example.com>" and shown.get_content() == png
+    assert shown.get_content_disposition() == "inline" and shown.get_filename() == "logo é.png"
+    assert [p.get_filename() for p in parsed.iter_attachments()] == ["row.pdf"]
+
+
+def test_dkim_signs_cc_and_list_id() -> None:
+    import dkim
+    from cryptography.hazmat.primitives import serialization
+
+    pem = rsa_key_pem()
+    key = serialization.load_pem_private_key(pem, password=None)
+    public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+    signer = DkimSigner(domain="example.com", selector="s1", private_key=pem, key_file="dkim.key")
+    builder = MessageBuilder(
+        sender="news@example.com", reply_to=[], headers={}, tags={}, attachments=[], dkim=signer,
+        list_id="Acme <news.example.com>",
+    )  # fmt: skip
+    data, parsed = build(builder, cc=["boss@example.com"], to_name="Zoë")
+    signed = {h.strip().lower() for h in str(parsed["DKIM-Signature"]).split("h=")[1].split(";")[0].split(":")}
+    assert {"list-id", "cc", "to"} <= signed
+    assert dkim.verify(data, dnsfunc=lambda name, timeout=5: record if name == b"s1._domainkey.example.com." else None)

@@ -112,7 +112,9 @@ def test_bounced_mailbox_fails_and_is_suppressed(tmp_path: Path, smtp_server: Ca
     assert [e["email"] for e in listed] == ["r2@example.com"]
     report = mailcast("report", str(campaign), "--json", state=state).json()
     assert {k: v for k, v in report["totals"].items() if v} == {"failed": 1, "sent": 2}
-    assert set(report["totals"]) == {"pending", "sending", "sent", "deferred", "failed", "skipped", "suppressed"}
+    assert set(report["totals"]) == {
+        "pending", "sending", "sent", "deferred", "failed", "skipped", "suppressed", "bounced", "complained"
+    }  # fmt: skip
     failed = next(r for r in report["recipients"] if r["status"] == "failed")
     assert failed["last_reply"].startswith("550 5.1.1")
     # the next campaign to that address skips it

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+from helpers import mailcast, smtp, write_campaign
 from mailcast.campaign import SmtpTransport, is_loopback
 from mailcast.errors import ConfigError, ExitCode, SmtpAuthError, SmtpUnavailableError
-from mailcast.transports.smtp import SmtpConnection, backoff_delays, is_temporary, suppresses
+from mailcast.transports.smtp import SmtpConnection, backoff_delays, default_ehlo_name, is_temporary, suppresses
 from smtp_server import TestServer
 
 SENDER = "news@example.com"
@@ -244,3 +247,145 @@ def test_only_4xx_is_temporary() -> None:
 )
 def test_only_a_permanent_mailbox_failure_suppresses(code: int, reply: str, suppress: bool) -> None:
     assert suppresses(code, reply) is suppress
+
+
+# A relay with a private CA (transport.ca_file) and its own EHLO name (transport.helo) ---------------
+
+
+def tls_campaign(folder: Path, server: TestServer, security: str = "starttls", **extra: Any) -> Path:
+    return write_campaign(folder, 2, transport=smtp(server.port, security=security, **extra))
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+def test_ca_file_is_the_trust_store_for_a_private_ca(
+    tmp_path: Path, smtp_server: Callable[..., TestServer], tls_ca: Any, monkeypatch: pytest.MonkeyPatch, security: str
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    server = smtp_server(tls_context=tls_ca.server, implicit_tls=security == "tls")
+    folder = tmp_path / "c"
+    campaign = tls_campaign(folder, server, security, ca_file="ca.pem")
+    shutil.copy(tls_ca.path, folder / "ca.pem")
+    # run from another folder: ca_file is found beside the campaign file, not in the working directory
+    result = mailcast("send", str(campaign), "--yes", state=tmp_path / "state.db", cwd=tmp_path)
+    assert result.code == 0, result.err
+    assert server.recipients() == ["r1@example.com", "r2@example.com"]
+
+
+def test_a_private_ca_without_ca_file_is_refused_and_the_hint_names_ca_file(
+    tmp_path: Path, smtp_server: Callable[..., TestServer], tls_ca: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    server = smtp_server(tls_context=tls_ca.server)
+    campaign = tls_campaign(tmp_path / "c", server)
+    result = mailcast("send", str(campaign), "--yes", state=tmp_path / "state.db")
+    assert result.code == 69
+    assert "could not be verified" in result.err and "transport.ca_file" in result.err
+    assert server.messages == []
+
+
+def test_ca_file_of_another_ca_is_refused(tmp_path: Path, smtp_server: Callable[..., TestServer], tls_ca: Any) -> None:
+    import trustme
+
+    server = smtp_server(tls_context=tls_ca.server)
+    folder = tmp_path / "c"
+    campaign = tls_campaign(folder, server, ca_file="other-ca.pem")
+    trustme.CA().cert_pem.write_to_path(str(folder / "other-ca.pem"))
+    result = mailcast("send", str(campaign), "--yes", state=tmp_path / "state.db")
+    assert result.code == 69
+    assert "transport.ca_file (other-ca.pem)" in result.err
+    assert server.messages == []
+
+
+@pytest.mark.parametrize(
+    ("content", "said"), [(None, "not found"), (b"not a certificate\n", "holds no CA certificate")]
+)
+def test_a_missing_or_wrong_ca_file_is_a_config_error(
+    tmp_path: Path, smtp_server: Callable[..., TestServer], tls_ca: Any, content: bytes | None, said: str
+) -> None:
+    server = smtp_server(tls_context=tls_ca.server)
+    folder = tmp_path / "c"
+    campaign = tls_campaign(folder, server, ca_file="ca.pem")
+    if content is not None:
+        (folder / "ca.pem").write_bytes(content)
+    state = tmp_path / "state.db"
+    result = mailcast("send", str(campaign), "--yes", state=state)
+    assert result.code == 78
+    assert "transport.ca_file" in result.err and said in result.err
+    assert server.messages == []
+    assert mailcast("status", "--json", state=state).json() == []  # refused before a run was recorded
+
+
+def test_ca_file_needs_tls(tmp_path: Path) -> None:
+    campaign = write_campaign(tmp_path / "c", 1, transport=smtp(2525, ca_file="ca.pem"))
+    result = mailcast("check", str(campaign), state=tmp_path / "state.db")
+    line = campaign.read_text().splitlines().index("  ca_file: ca.pem") + 1
+    assert result.code == 78
+    assert f"news.yaml:{line}" in result.err + result.out and "security is none" in result.err + result.out
+
+
+def test_helo_is_the_name_the_server_sees(tmp_path: Path, smtp_server: Callable[..., TestServer], tls_ca: Any) -> None:
+    server = smtp_server(tls_context=tls_ca.server)
+    folder = tmp_path / "c"
+    campaign = tls_campaign(folder, server, ca_file="ca.pem", helo="mailer.example.org")
+    shutil.copy(tls_ca.path, folder / "ca.pem")
+    result = mailcast("send", str(campaign), "--yes", state=tmp_path / "state.db")
+    assert result.code == 0, result.err
+    assert server.ehlo_names == ["mailer.example.org", "mailer.example.org"]  # before and after STARTTLS
+
+
+def test_without_helo_the_server_sees_the_machine_name_or_its_address(
+    smtp_server: Callable[..., TestServer],
+) -> None:
+    server = smtp_server()
+    conn = SmtpConnection(config(server), password=None)
+    conn.close()
+    assert server.ehlo_names == [default_ehlo_name(socket.getfqdn(), "127.0.0.1")]
+
+
+@pytest.mark.parametrize(
+    ("fqdn", "address", "name"),
+    [
+        ("mail.example.com", "192.0.2.7", "mail.example.com"),
+        ("vm", "192.0.2.7", "[192.0.2.7]"),  # no fully qualified name
+        ("localhost", "127.0.0.1", "[127.0.0.1]"),
+        ("localhost.localdomain", "127.0.0.1", "[127.0.0.1]"),
+        ("vm", "2001:db8::5", "[IPv6:2001:db8::5]"),
+        ("vm", "fe80::1%eth0", "[IPv6:fe80::1]"),
+        ("vm", "::ffff:192.0.2.7", "[192.0.2.7]"),  # IPv4 over an IPv6 socket
+        ("under_score.example", "192.0.2.7", "[192.0.2.7]"),  # not a name EHLO may carry
+    ],
+)
+def test_default_ehlo_name(fqdn: str, address: str, name: str) -> None:
+    assert default_ehlo_name(fqdn, address) == name
+
+
+@pytest.mark.parametrize(
+    "helo", ["mail.example.com", "relay-1", "[192.0.2.1]", "[IPv6:2001:db8::1]", "xn--bcher-kva.example"]
+)
+def test_good_helo_names(tmp_path: Path, helo: str) -> None:
+    campaign = write_campaign(tmp_path / "c", 1, transport=smtp(2525, helo=helo))
+    result = mailcast("check", str(campaign), state=tmp_path / "state.db")
+    assert result.code == 0, result.out + result.err
+
+
+@pytest.mark.parametrize(
+    ("helo", "said"),
+    [
+        ("mail example.com", "is not a host name"),
+        ("-mail.example.com", "is not a host name"),
+        ("mail..example.com", "is not a host name"),
+        ("bücher.example", "is not a host name"),
+        ("192.0.2.1", "[192.0.2.1]"),
+        ("2001:db8::1", "[IPv6:2001:db8::1]"),
+        ("[300.0.0.1]", "is not an address literal"),
+        ("[2001:db8::1]", "is not an address literal"),
+    ],
+)
+def test_bad_helo_names_are_refused_at_their_line(tmp_path: Path, helo: str, said: str) -> None:
+    campaign = write_campaign(tmp_path / "c", 1, transport=smtp(2525, helo=helo))
+    line = next(n for n, text in enumerate(campaign.read_text().splitlines(), start=1) if "helo:" in text)
+    result = mailcast("check", str(campaign), state=tmp_path / "state.db")
+    shown = result.out + result.err
+    assert result.code == 78
+    assert f"news.yaml:{line}" in shown and "transport.helo" in shown and said in shown

@@ -211,3 +211,84 @@ def test_unsubscribe_url_with_a_mailto_only_section_is_fine(tmp_path: Path) -> N
         templates.render({"name": "A"}, "a@example.com").unsubscribe_url
         == "mailto:stop@example.com?subject=unsubscribe"
     )
+
+
+def test_a_single_line_break_in_markdown_is_a_line_break(tmp_path: Path) -> None:
+    templates, _ = load_templates(campaign(tmp_path, markdown="Dear {{ name }},\nsee you.\n\nBye\n"))
+    rendered = templates.render({"name": "Ann"}, "a@example.com")
+    assert rendered.html == "<p>Dear Ann,<br />\nsee you.</p>\n<p>Bye</p>\n"
+    assert rendered.text == "Dear Ann,\nsee you.\n\nBye\n"
+
+
+def test_to_name_cc_and_bcc_are_rendered_per_row(tmp_path: Path) -> None:
+    extra = (
+        'to_name: "  {{ name }}  "\n'
+        'cc: ["{{ boss }}", team@example.com, "{{ boss }}"]\n'
+        'bcc: ["{{ email }}", Archive@Example.com, team@example.com, "{{ archive }}"]\n'
+    )
+    templates, problems = load_templates(campaign(tmp_path, text="x", extra=extra))
+    assert problems == []
+    rendered = templates.render(
+        {"name": "Zoë", "boss": " B@example.com ", "archive": "archive@example.com"}, "a@example.com"
+    )
+    assert rendered.to_name == "Zoë"
+    assert rendered.cc == ("B@example.com", "team@example.com")  # each once
+    assert rendered.bcc == ("Archive@example.com",)  # not To, not a Cc, not twice
+    rendered = templates.render({"name": " ", "boss": "", "archive": ""}, "a@example.com")
+    assert (rendered.to_name, rendered.cc) == ("", ("team@example.com",))
+
+
+def test_a_bad_rendered_cc_names_its_key_and_line(tmp_path: Path) -> None:
+    extra = "cc:\n  - team@example.com\n  - '{{ boss }}'\n"
+    templates, _ = load_templates(campaign(tmp_path, text="x", extra=extra))
+    with pytest.raises(TemplateRenderError, match=r"cc\.1 \(c\.yaml:7\): \"boss@\" is not a valid address"):
+        templates.render({"name": "A", "boss": "boss@"}, "a@example.com")
+
+
+def test_a_cc_template_with_a_syntax_error_is_a_problem_at_its_line(tmp_path: Path) -> None:
+    extra = "bcc:\n  - team@example.com\n  - '{{ boss '\n"
+    _, problems = load_templates(campaign(tmp_path, text="x", extra=extra))
+    assert [(p.file, p.line, p.key) for p in problems] == [("c.yaml", 7, "bcc.1")]
+
+
+def test_images_named_by_the_template_are_checked_from_its_source(tmp_path: Path) -> None:
+    (tmp_path / "logo.png").write_bytes(b"png")
+    html = (
+        '<img src="logo.png">\n'
+        "<!-- <img src='old.png'> -->\n"
+        '<img src="https://example.com/x.png"><img src="cid:x@y"><img src="//cdn.example.com/y.png">\n'
+        '<img alt="gone" src="gone.png">\n'
+        '<img src="{{ name }}.png">\n'
+    )
+    templates, problems = load_templates(campaign(tmp_path, html=html))
+    assert [(p.file, p.line) for p in problems] == [("body.html", 4)] and "gone.png is not found" in problems[0].message
+    assert templates.images is not None and templates.images.shared == {(tmp_path / "logo.png").resolve()}
+
+
+def test_markdown_images_are_checked_from_the_source_and_inlined(tmp_path: Path) -> None:
+    (tmp_path / "my logo.png").write_bytes(b"png")
+    body = "# Hi\n\n![Logo](<my logo.png>)\n\n![Gone](gone.png)\n![Web](https://example.com/a.png)\n"
+    _, problems = load_templates(campaign(tmp_path, markdown=body))
+    assert [(p.file, p.line) for p in problems] == [("body.markdown", 5)]
+    (tmp_path / "body.markdown").write_text(body.replace("![Gone](gone.png)\n", ""), encoding="utf-8")
+    templates, problems = load_templates(load_campaign(tmp_path / "c.yaml"))
+    assert problems == []
+    rendered = templates.render({"name": "A"}, "a@example.com")
+    [image] = rendered.images
+    assert image.path == (tmp_path / "my logo.png").resolve() and image.shared
+    assert rendered.html is not None and f'src="cid:{image.content_id}"' in rendered.html
+    assert 'src="https://example.com/a.png"' in rendered.html
+
+
+def test_an_image_a_row_names_is_checked_per_row(tmp_path: Path) -> None:
+    (tmp_path / "a.png").write_bytes(b"png")
+    templates, problems = load_templates(campaign(tmp_path, html='<p>x</p><img src="{{ name }}.png">'))
+    assert problems == []
+    [image] = templates.render({"name": "a"}, "a@example.com").images
+    assert not image.shared
+    with pytest.raises(
+        TemplateRenderError, match=r"body\.html: the image \.\./a\.png is outside the campaign's folder"
+    ):
+        templates.render({"name": "../a"}, "a@example.com")
+    with pytest.raises(TemplateRenderError, match=r"the image b\.png is not found"):
+        templates.render({"name": "b"}, "a@example.com")

@@ -11,9 +11,19 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from mailcast.addresses import address_of, check_address, check_mailbox, has_control_character
+from mailcast.addresses import MAX_DISPLAY_NAME, address_of, check_address, check_mailbox, has_control_character
 
 FOOTER_LANGUAGES = ("none", "en", "zh-hans", "zh-hant", "es", "fr", "de", "ja", "ko", "ar", "th", "id")
 MAX_SUBJECT = 100
@@ -39,6 +49,7 @@ RESERVED_HEADERS = frozenset(
         "DKIM-Signature",
         "Return-Path",
         "Sender",
+        "List-Id",
     )
 )
 EVERY_PATTERN = re.compile(r"^\s*(\d+)\s*([hd])\s*$")
@@ -176,6 +187,23 @@ class Dkim(_Section):
     private_key_file: str
 
 
+class CsvOptions(_Section):
+    """How the recipient list is read."""
+
+    # None: found from the file (a .tsv file is tab-separated, any other is read with its header line's delimiter)
+    delimiter: Literal[",", ";", "\t"] | None = None
+
+    @field_validator("delimiter", mode="before")
+    @classmethod
+    def _tab_by_name(cls, value: Any) -> Any:
+        # "tab" spells a tab; so does \t, which YAML keeps as two characters unless it is in double quotes
+        if isinstance(value, str) and value.strip().lower() in ("tab", "\\t"):
+            return "\t"
+        if value is not None and value not in (",", ";", "\t"):
+            raise ValueError(f'write the delimiter as ",", ";" or tab (got {value!r})')
+        return value
+
+
 class Limits(_Section):
     daily: Annotated[int, Field(gt=0)] | None = None
     warmup: Literal["standard", "off"] | list[Annotated[int, Field(gt=0)]] = "standard"
@@ -209,6 +237,37 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def ehlo_name_problem(name: str) -> str | None:
+    """Why `name` cannot follow EHLO (RFC 5321: a host name, or an address literal such as [192.0.2.1]
+    or [IPv6:2001:db8::1]); None when it can."""
+    import ipaddress
+
+    usage = "write a host name such as mail.example.com, or an address in brackets such as [192.0.2.1]"
+    if name.startswith("[") and name.endswith("]"):
+        inside = name[1:-1]
+        try:
+            if inside[:5].lower() == "ipv6:":
+                ipaddress.IPv6Address(inside[5:])
+            else:
+                ipaddress.IPv4Address(inside)
+        except ValueError:
+            return f'"{name}" is not an address literal: {usage} (an IPv6 address as [IPv6:2001:db8::1])'
+        return None
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        pass
+    else:
+        literal = f"[IPv6:{name}]" if ":" in name else f"[{name}]"
+        return f"an address goes in brackets: {literal}"
+    if len(name) > 253 or not all(HOST_LABEL.match(label) for label in name.split(".")):
+        return f'"{name}" is not a host name: {usage}'
+    return None
+
+
 class SmtpTransport(_Section):
     type: Literal["smtp"]
     host: str
@@ -218,6 +277,23 @@ class SmtpTransport(_Section):
     password_env: str | None = None
     connections: Annotated[int, Field(ge=1, le=64)] = 1
     timeout: PositiveNumber = 30.0
+    ca_file: str | None = None  # a PEM bundle trusted instead of the system's CAs (a relay with a private CA)
+    helo: str | None = None  # the EHLO name; default: the machine's fully qualified name
+
+    @field_validator("helo")
+    @classmethod
+    def _helo_name(cls, value: str) -> str:
+        problem = ehlo_name_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_file_needs_tls(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("security") == "none":
+            raise ValueError("the CAs in ca_file verify starttls or tls, but security is none; remove ca_file")
+        return value
 
     @model_validator(mode="after")
     def _login_pair(self) -> SmtpTransport:
@@ -243,6 +319,32 @@ class MaildirTransport(_Section):
 Transport = Annotated[SmtpTransport | MaildirTransport, Field(discriminator="type")]
 
 
+def is_template(value: str) -> bool:
+    """A value with Jinja in it is rendered per row; any other is used as it is."""
+    return "{{" in value or "{%" in value
+
+
+def _address_or_template(value: str) -> str:
+    """An address (checked now) or a template of one (rendered and checked per row)."""
+    if is_template(value):
+        return value
+    if not value.strip():
+        raise ValueError("an empty address; remove it")
+    return check_address(value.strip())
+
+
+def _one_or_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+# cc and bcc: one address or template, or a list of them
+AddressList = Annotated[list[Annotated[str, AfterValidator(_address_or_template)]], BeforeValidator(_one_or_list)]
+
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+LIST_ID = re.compile(rf"^(?P<phrase>[^<>]*?)\s*<(?P<id>{_ATEXT}(?:\.{_ATEXT})+)>\s*$")
+MAX_LIST_ID = 255
+
+
 class Campaign(_Section):
     """A validated campaign file. Paths are relative to the file's folder (see `resolve`)."""
 
@@ -253,11 +355,17 @@ class Campaign(_Section):
     template: TemplateFiles
     recipients: str
     email_column: str = "email"
+    csv: CsvOptions = CsvOptions()
     validation: Literal["strict", "permissive"] = "strict"
     headers: dict[str, str] = {}
     tags: dict[str, str] = {}
-    attachments: list[str] = []
+    attachments: list[str] = []  # a path with {{ … }} is a template, rendered per row (checked by check)
+    to_name: str | None = None  # a template: the display name of the To address
+    cc: AddressList = []  # addresses or templates of them
+    bcc: AddressList = []
+    list_id: str | None = None  # default: <name.sender-domain>
     unsubscribe: Unsubscribe | None = None
+    bounce_address: str | None = None  # VERP: the envelope sender becomes bounces+TAG@domain
     ad_marker: Literal["none", "before", "after"] = "none"
     schedule: Schedule | None = None
     dkim: Dkim | None = None
@@ -271,6 +379,14 @@ class Campaign(_Section):
     @classmethod
     def _sender_address(cls, value: str) -> str:
         return check_mailbox(value)
+
+    @field_validator("bounce_address")
+    @classmethod
+    def _bounce_address(cls, value: str) -> str:
+        address = check_address(value)
+        if "+" in address.partition("@")[0]:
+            raise ValueError(f'"{value}" already holds a "+"; give the plain address (mailcast adds +TAG to it)')
+        return address
 
     @field_validator("reply_to")
     @classmethod
@@ -310,6 +426,31 @@ class Campaign(_Section):
                     raise ValueError(f'"{part}" may hold only ASCII letters, digits, _ and -')
         return value
 
+    @field_validator("to_name")
+    @classmethod
+    def _to_name_one_line(cls, value: str) -> str:
+        if not is_template(value) and has_control_character(value):
+            raise ValueError("must not contain a line break or control character")
+        return value
+
+    @field_validator("list_id")
+    @classmethod
+    def _list_id(cls, value: str) -> str:
+        """`Name <label.namespace>` or `<label.namespace>` (RFC 2919), returned in that form."""
+        match = None if has_control_character(value) else LIST_ID.match(value.strip())
+        if match is None or len(match["id"]) > MAX_LIST_ID:
+            raise ValueError(
+                f'"{value}" is not a list id; write it as "Acme weekly <weekly.acme.example.net>": a name '
+                f"(optional), then in angle brackets a label and a domain of yours joined by a dot "
+                f"(letters, digits and hyphens, at most {MAX_LIST_ID} characters)"
+            )
+        phrase = match["phrase"].strip()
+        if len(phrase) >= 2 and phrase[0] == phrase[-1] == '"':
+            phrase = phrase[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+        if len(phrase) > MAX_DISPLAY_NAME:
+            raise ValueError(f"the name of the list id is {len(phrase)} characters long (at most {MAX_DISPLAY_NAME})")
+        return f"{phrase} <{match['id']}>" if phrase else f"<{match['id']}>"
+
     def placed(self, path: Path, lines: KeyLines) -> Campaign:
         """This campaign tied to its file: its path and key lines, and its name defaulting to the file's stem."""
         campaign = self.model_copy(update={"name": path.stem}) if not self.name else self
@@ -323,7 +464,7 @@ class Campaign(_Section):
 
     def line_of(self, key: str) -> int | None:
         """The line of the campaign file where a key such as "unsubscribe.url" stands."""
-        return self._lines.get(tuple(key.split(".")))
+        return self._lines.get(tuple(int(part) if part.isdigit() else part for part in key.split(".")))
 
     @property
     def folder(self) -> Path:

@@ -9,19 +9,32 @@ recipients and templates and report their problems in the same run.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from mailcast.campaign import Campaign, KeyLines
+from mailcast.campaign import Campaign, KeyLines, SmtpTransport, is_template
 from mailcast.errors import ExitCode, MailcastError, Problem, ProblemsError
 
 # the keys without which no partial campaign can be made
 REQUIRED_KEYS = frozenset({"from", "subject", "template", "recipients", "(top level)"})
 # the parts pydantic puts into an error's location that name a type rather than a key
 _TYPE_NAMES = ("str", "list", "int", "float", "function-after", "constrained-int", "constrained-float")
+# what fits a key that takes a section or a mapping, for a value of another type (`schedule: tomorrow`)
+SECTION_EXAMPLES = {
+    "template": "template: {html: body.html}",
+    "schedule": 'schedule: {start: "2026-12-01 09:00"}',
+    "unsubscribe": "unsubscribe: {url: https://example.com/unsubscribe}",
+    "dkim": "dkim: {domain: example.com, selector: s2026, private_key_file: dkim.key}",
+    "limits": "limits: {daily: 2000}",
+    "transport": "transport: {type: smtp, host: smtp.example.com}",
+    "csv": 'csv: {delimiter: ";"}',
+    "headers": "headers: {X-Campaign: spring}",
+    "tags": "tags: {campaign: spring}",
+}
 
 
 def load_campaign(path: Path) -> Campaign:
@@ -106,9 +119,12 @@ def _file_problems(campaign: Campaign, shown: str, lines: KeyLines) -> list[Prob
         if value:
             named.append((("template", part), value))
     for index, item in enumerate(campaign.attachments):
-        named.append((("attachments", index), item))
+        if not is_template(item):  # a path with {{ … }} names a file per row: check renders and checks each
+            named.append((("attachments", index), item))
     if campaign.dkim:
         named.append((("dkim", "private_key_file"), campaign.dkim.private_key_file))
+    if isinstance(campaign.transport, SmtpTransport) and campaign.transport.ca_file:
+        named.append((("transport", "ca_file"), campaign.transport.ca_file))
     folder = campaign.folder.resolve()
     for key, relative in named:
         target = campaign.resolve(relative)
@@ -244,16 +260,83 @@ def _problems_from(exc: ValidationError, shown: str, lines: KeyLines) -> list[Pr
 def _explain(error: Any, dotted: str) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
+        meant = _meant_key(error["loc"], dotted)
+        if meant:
+            return f"unknown key {dotted}: did you mean {meant}?"
         return f"unknown key {dotted}: remove it or check its spelling (see the README's campaign file reference)"
     if kind == "missing":
         return f"{dotted} is required"
     message = str(error["msg"]).removeprefix("Value error, ")
     if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return f"{dotted} must be a section of keys, such as {{html: body.html}} (got {error.get('input')!r})"
+        return _not_a_section(error, dotted)
     if kind.endswith("_type") or kind in ("literal_error", "union_tag_invalid", "union_tag_not_found"):
         got = error.get("input")
         return f"{dotted}: {message} (got {got!r})"
     return f"{dotted}: {message}"
+
+
+def _not_a_section(error: Any, dotted: str) -> str:
+    """A value where a section (`schedule:`) or a mapping (`tags:`) belongs, with an example that fits the key."""
+    what = "a mapping of names to values" if error["type"] == "dict_type" else "a section of keys"
+    example = SECTION_EXAMPLES.get(dotted)
+    if example is None:
+        model = _section_model(error["loc"])
+        inside = ", ".join(f"{key}: …" for key in _key_names(model).values()) if model else "name: value"
+        example = f"{dotted.rpartition('.')[2]}: {{{inside}}}"
+    return f"{dotted} must be {what}, such as {example} (got {error.get('input')!r})"
+
+
+def _meant_key(loc: tuple[Any, ...], dotted: str) -> str | None:
+    """The known key an unknown one is a near miss of, dotted like it (`subjet` -> "subject")."""
+    model = _section_model(loc[:-1])
+    if model is None:
+        return None
+    known = _key_names(model)
+    wanted = str(loc[-1]).strip().casefold()
+    close = wanted if wanted in known else next(iter(difflib.get_close_matches(wanted, known, n=1, cutoff=0.75)), None)
+    if close is None:
+        return None
+    parent = dotted.rpartition(".")[0]
+    return f"{parent}.{known[close]}" if parent else known[close]
+
+
+def _section_model(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model of the section at an error's location (`("transport", "smtp")` -> SmtpTransport)."""
+    model: type[BaseModel] = Campaign
+    parts = [part for part in loc if not isinstance(part, int)]  # list indexes lead to the list's items
+    while parts:
+        part = parts.pop(0)
+        field = next((f for name, f in model.model_fields.items() if part in (name, f.alias)), None)
+        if field is None:
+            return None
+        models = _models_in(field.annotation)
+        if len(models) > 1 and parts:  # a tagged union such as transport: the next part is the tag
+            tag = parts.pop(0)
+            models = [
+                m for m in models if "type" in m.model_fields and tag in get_args(m.model_fields["type"].annotation)
+            ]
+        if len(models) != 1:
+            return None
+        model = models[0]
+    return model
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The sections an annotation such as `Schedule | None` or `Annotated[A | B, …]` takes."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in get_args(annotation) for model in _models_in(arg)]
+
+
+def _key_names(model: type[BaseModel]) -> dict[str, str]:
+    """The keys of a section as written in the file, by their folded spelling; a field known by an
+    alias in the file is also found by its Python name (`sender` -> "from")."""
+    names: dict[str, str] = {}
+    for name, info in model.model_fields.items():
+        written = info.alias or name
+        names[written.casefold()] = written
+        names.setdefault(name.casefold(), written)
+    return names
 
 
 def campaign_named(value: str) -> tuple[str, Campaign | None]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from mailcast.addresses import has_control_character
-from mailcast.campaign import MAX_SUBJECT, Campaign
+from mailcast.campaign import MAX_SUBJECT, Campaign, SmtpTransport
 from mailcast.errors import Problem
 from mailcast.message import ad_subject
-from mailcast.recipients import Recipient, RecipientList, load_recipients
+from mailcast.recipients import DELIMITERS, Recipient, RecipientList, load_recipients
 from mailcast.templates import Rendered, TemplateRenderError, TemplateSet, check_variables, load_templates
 from mailcast.unsubscribe import check_unsubscribe, unsubscribe_url_problem
 
@@ -35,16 +36,25 @@ class CheckReport:
         return self.recipients.data_rows if self.recipients else 0
 
 
-def check_campaign(campaign: Campaign, *, render_rows: bool = True) -> CheckReport:
+def check_campaign(
+    campaign: Campaign, *, render_rows: bool = True, env: Mapping[str, str] | None = None
+) -> CheckReport:
     """Validate CSV, templates and (with render_rows) every rendered row; collect every problem.
 
     Under `validation: permissive`, problems of single rows become warnings and those rows are
-    skipped; problems of the files themselves are always errors.
+    skipped; problems of the files themselves are always errors. With `env` (the environment the
+    CLI read), a password variable that is not set there is a warning.
     """
     report = CheckReport(campaign)
+    if env is not None:
+        report.warnings.extend(password_env_warnings(campaign, env))
     csv_shown = campaign.recipients
-    recipients = load_recipients(campaign.resolve(campaign.recipients), campaign.email_column, shown=csv_shown)
+    recipients = load_recipients(
+        campaign.resolve(campaign.recipients), campaign.email_column, shown=csv_shown, delimiter=campaign.csv.delimiter
+    )
     report.recipients = recipients
+    report.warnings.extend(delimiter_note(recipients))
+    report.warnings.extend(dkim_alignment_warnings(campaign))
     templates, template_problems = load_templates(campaign)
     report.templates = templates
     report.errors.extend(template_problems)
@@ -97,6 +107,93 @@ def check_campaign(campaign: Campaign, *, render_rows: bool = True) -> CheckRepo
         )
     report.sendable = [r for r in recipients.rows if r.row not in bad_rows]
     return report
+
+
+def password_env_warnings(campaign: Campaign, env: Mapping[str, str]) -> list[Problem]:
+    """The variable transport.password_env names is not set: send and test ask for the password at a
+    terminal, but under cron they stop (exit 78)."""
+    transport = campaign.transport
+    if not isinstance(transport, SmtpTransport) or not transport.password_env or env.get(transport.password_env):
+        return []
+    name = transport.password_env
+    message = (
+        f"transport.password_env: {name} is not set here; send and test will ask for the password at a "
+        f"terminal, but without one (cron) they stop with exit 78: set {name} where they run"
+    )
+    return [
+        Problem(
+            message,
+            file=campaign.path.name,
+            line=campaign.line_of("transport.password_env"),
+            key="transport.password_env",
+        )
+    ]
+
+
+def delimiter_note(recipients: RecipientList) -> list[Problem]:
+    """Which delimiter the list was read with, when mailcast found it and it is not the comma."""
+    if recipients.detected_by is None or recipients.delimiter == ",":
+        return []
+    name = DELIMITERS[recipients.delimiter]
+    spelled = "tab" if recipients.delimiter == "\t" else f'"{recipients.delimiter}"'
+    return [
+        Problem(
+            f"read as {name}-separated (found from {recipients.detected_by}); to say so in the campaign file "
+            f"and drop this note: csv: {{delimiter: {spelled}}}",
+            file=recipients.file,
+            line=1,
+        )
+    ]
+
+
+def dkim_alignment_warnings(campaign: Campaign) -> list[Problem]:
+    """DMARC passes on DKIM only when the signing domain aligns with the From domain: the same domain, or
+    (relaxed alignment, the default) one of the same organization, such as a parent or a subdomain."""
+    if campaign.dkim is None:
+        return []
+    signed = _ascii_domain(campaign.dkim.domain)
+    sent = _ascii_domain(campaign.sender_domain)
+    if signed == sent or sent.endswith("." + signed) or signed.endswith("." + sent):
+        return []
+    shared = _shared_parent(signed, sent)
+    if shared:
+        why = (
+            f"the DKIM signature will not align for DMARC unless {shared} is the organizational domain of both "
+            f"and the DMARC policy allows relaxed alignment (the default); sign with a key of {sent} or {shared} "
+            "to be sure"
+        )
+    else:
+        why = (
+            "the DKIM signature will not align for DMARC, so receivers that check DMARC treat the mail as not "
+            f"signed by its sender; sign with a key of {sent} or a parent domain of it"
+        )
+    return [
+        Problem(
+            f"dkim.domain: {signed} is neither the From domain ({sent}) nor a parent domain of it: {why}",
+            file=campaign.path.name,
+            line=campaign.line_of("dkim.domain"),
+            key="dkim.domain",
+        )
+    ]
+
+
+def _ascii_domain(domain: str) -> str:
+    domain = domain.strip().rstrip(".").lower()
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return domain
+
+
+def _shared_parent(one: str, other: str) -> str:
+    """The longest parent domain of two or more labels that both are under (a.example.com, b.example.com:
+    example.com), or ""."""
+    shared: list[str] = []
+    for mine, theirs in zip(reversed(one.split(".")), reversed(other.split(".")), strict=False):
+        if mine != theirs:
+            break
+        shared.insert(0, mine)
+    return ".".join(shared) if len(shared) >= 2 else ""
 
 
 def check_rendered_row(

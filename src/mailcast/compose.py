@@ -1,28 +1,34 @@
 """From a recipient's values to the bytes of their message: render, mark, add the footer, build.
 
 A `Composer` is made once per run, so everything that is the same for every message
-(templates, sender, headers, attachments, DKIM key) is prepared once.
+(templates, sender, headers, List-Id, attachments, the template's own inline images, DKIM key)
+is prepared once; only a row's own attachments and images are read and encoded per message.
 """
 
 from __future__ import annotations
 
 import mimetypes
+import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from markupsafe import escape
 
-from mailcast.campaign import Campaign
+from mailcast.campaign import Campaign, is_template
 from mailcast.message import (
     Attachment,
     DkimSigner,
     MessageBuilder,
     ad_subject,
+    encode_attachment,
+    encode_inline_image,
     encode_uri,
 )
 from mailcast.message_ids import make_message_id, random_message_id
-from mailcast.templates import Rendered, TemplateSet
+from mailcast.templates import InlineImage, Rendered, TemplateRenderError, TemplateSet
 from mailcast.unsubscribe import (
     TEST_MAILTO,
     TEST_URL,
@@ -42,6 +48,28 @@ from mailcast.unsubscribe import (
 class Composed:
     message_id: str
     data: bytes
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()  # in no header: only in the envelope, as the send loop gives it to the transport
+
+
+def default_list_id(name: str, domain: str) -> str:
+    """`<name.sender-domain>` (RFC 2919): the campaign's name as a label of lower-case letters, digits and hyphens."""
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii").lower()
+    label = re.sub(r"[^a-z0-9]+", "-", folded).strip("-")[:63].strip("-") or "campaign"
+    return f"<{label}.{domain}>"
+
+
+def _file_part(path: Path) -> Attachment:
+    kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return Attachment(filename=path.name, content_type=kind, data=path.read_bytes())
+
+
+def _read(path: Path, what: str) -> Attachment:
+    """A row's own file, read as its message is built; one gone since `check` is this row's problem."""
+    try:
+        return _file_part(path)
+    except OSError as exc:
+        raise TemplateRenderError(f"{what}: cannot read {path}: {exc.strerror}; put the file back") from None
 
 
 @dataclass(slots=True)
@@ -81,11 +109,18 @@ class Composer:
     def __init__(self, campaign: Campaign, templates: TemplateSet) -> None:
         self.campaign = campaign
         self.templates = templates
-        attachments = []
-        for relative in campaign.attachments:
-            path = campaign.resolve(relative)
-            kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            attachments.append(Attachment(filename=path.name, content_type=kind, data=path.read_bytes()))
+        # each attachment in its place: encoded now, or None for a template (a file per row)
+        self.attachment_parts: list[str | None] = [
+            None if is_template(relative) else encode_attachment(_file_part(campaign.resolve(relative)))
+            for relative in campaign.attachments
+        ]
+        self.fixed_attachments = [part for part in self.attachment_parts if part is not None]
+        self.row_attachments = len(self.fixed_attachments) < len(self.attachment_parts)
+        self.shared_images: dict[Path, str] = {}  # the template's own images, encoded once for every message
+        if templates.images is not None:
+            for path in sorted(templates.images.shared):
+                content_id = templates.images.content_id(path)
+                self.shared_images[path] = encode_inline_image(_file_part(path), content_id)
         signer = None
         if campaign.dkim is not None:
             key_file = campaign.resolve(campaign.dkim.private_key_file)
@@ -100,8 +135,9 @@ class Composer:
             reply_to=campaign.reply_to_list,
             headers=dict(campaign.headers),
             tags=dict(campaign.tags),
-            attachments=attachments,
+            attachments=[],
             dkim=signer,
+            list_id=campaign.list_id or default_list_id(campaign.name, campaign.sender_domain),
         )
         self.domain = campaign.sender_domain
         unsubscribe = campaign.unsubscribe
@@ -150,8 +186,31 @@ class Composer:
             date=date,
             list_unsubscribe=way_out.uris,
             one_click=way_out.one_click,
+            to_name=rendered.to_name,
+            cc=rendered.cc,
+            attachments=self._attachments(rendered),
+            inline=[self._image_part(image) for image in rendered.images],
         )
-        return Composed(message_id=message_id, data=data)
+        return Composed(message_id=message_id, data=data, cc=rendered.cc, bcc=rendered.bcc)
+
+    def _attachments(self, rendered: Rendered) -> list[str]:
+        """The run's attachments, with this row's own files in their places."""
+        if not self.row_attachments:
+            return self.fixed_attachments
+        files = dict(rendered.attachments)
+        parts = []
+        for index, part in enumerate(self.attachment_parts):
+            if part is None and index in files:
+                part = encode_attachment(_read(files[index], f"attachments.{index}"))
+            if part is not None:
+                parts.append(part)
+        return parts
+
+    def _image_part(self, image: InlineImage) -> str:
+        shared = self.shared_images.get(image.path)
+        if shared is not None:
+            return shared
+        return encode_inline_image(_read(image.path, "inline image"), image.content_id)
 
     def _unsubscribe(self, rendered: Rendered) -> _Unsubscribe:
         url = encode_uri(rendered.unsubscribe_url)  # as the parts hold it: links in body, footer and header agree

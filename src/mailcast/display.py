@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
@@ -82,12 +82,14 @@ def show_message(console: Console, data: bytes, *, row: int) -> None:
     for name in (
         "From",
         "To",
+        "Cc",
         "Reply-To",
         "Subject",
         "Date",
         "Message-ID",
         "List-Unsubscribe",
         "List-Unsubscribe-Post",
+        "List-Id",
     ):
         if message[name] is not None:
             console.print(f"[bold]{name}:[/] {escape(str(message[name]))}", soft_wrap=True)
@@ -98,8 +100,9 @@ def show_message(console: Console, data: bytes, *, row: int) -> None:
         if part.get_content_maintype() == "multipart":
             continue
         kind = part.get_content_type()
-        if part.get_content_disposition() == "attachment":
-            console.rule(f"attachment {part.get_filename()} ({kind})")
+        if part.get_content_disposition() == "attachment" or part.get_content_maintype() != "text":
+            what = "attachment" if part.get_content_disposition() == "attachment" else "inline"
+            console.rule(f"{what} {part.get_filename() or part.get('Content-ID', '')} ({kind})")
             continue
         console.rule(kind)
         console.print(escape(str(part.get_content())), soft_wrap=True)
@@ -141,7 +144,7 @@ def show_table(
         console.print("  ".join(cells).rstrip(), markup=False, soft_wrap=True)
 
 
-STATUS_COUNTS = ("failed", "deferred", "skipped", "suppressed", "in doubt", "pending")
+STATUS_COUNTS = ("failed", "deferred", "skipped", "suppressed", "in doubt", "pending", "bounced", "complained")
 
 
 def status_table(console: Console, rows: Sequence[RunStatus]) -> None:
@@ -151,7 +154,7 @@ def status_table(console: Console, rows: Sequence[RunStatus]) -> None:
     cells = []
     for r in rows:
         status = r.status + (f": {r.reason}" if r.reason and r.status in ("paused", "failed", "cancelled") else "")
-        counts = (r.failed, r.deferred, r.skipped, r.suppressed, r.in_doubt, r.pending)
+        counts = (r.failed, r.deferred, r.skipped, r.suppressed, r.in_doubt, r.pending, r.bounced, r.complained)
         cells.append(
             [r.campaign, str(r.run or "-"), r.type, status, f"{r.sent}/{r.total}", *map(str, counts),
              (r.resume_at or "-")[:16].replace("T", " ")]
@@ -190,6 +193,14 @@ def report_tables(console: Console, report: CampaignReport) -> None:
     if trouble:
         cells = [[r["email"], r["status"], str(r["attempts"]), r["last_reply"] or ""] for r in trouble]
         show_table(console, ["email", "status", "attempts", "last reply"], cells, title="not sent", right=["attempts"])
+    taken = report.totals["sent"] + report.totals["bounced"] + report.totals["complained"]
+    if report.totals["bounced"] or report.totals["complained"]:
+        rates = report.rates
+        console.print(
+            f"Of {taken} taken by the servers: {report.totals['bounced']} bounced ({rates['bounced']:.1%}), "
+            f"{report.totals['complained']} complained ({rates['complained']:.1%}).",
+            markup=False,
+        )
     for note in report.notes:
         console.print(f"Note ({note['at'][:16]}): {note['note']}", markup=False, soft_wrap=True)
 
@@ -268,3 +279,22 @@ class LogProgress:
 
     def stop(self) -> None:
         pass
+
+
+@contextlib.contextmanager
+def counting_progress(
+    console: Console, label: str, total: int | None, *, shown: bool = True
+) -> Iterator[Callable[[], None]]:
+    """A progress bar while a long read goes on, at a terminal only; `tick()` after each item."""
+    if not shown or not console.is_terminal:
+        yield lambda: None
+        return
+    progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), console=console, transient=True)
+    with progress:
+        task = progress.add_task(label, total=total)
+        yield lambda: progress.advance(task)
+
+
+def show_warnings(console: Console, warnings: Sequence[str]) -> None:
+    for warning in warnings:
+        console.print(f"warning: {warning}", markup=False, soft_wrap=True)

@@ -20,6 +20,7 @@ SEVERITY = (
     ExitCode.STATE,
     ExitCode.AUTH,
     ExitCode.DATA,
+    ExitCode.NOINPUT,
     ExitCode.UNAVAILABLE,
     ExitCode.UNDELIVERED,
     ExitCode.TEMPFAIL,

@@ -12,6 +12,7 @@ class ExitCode(IntEnum):
     UNDELIVERED = 1
     USAGE = 2
     DATA = 65
+    NOINPUT = 66
     UNAVAILABLE = 69
     STATE = 74
     TEMPFAIL = 75

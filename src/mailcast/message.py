@@ -2,10 +2,11 @@
 
 Building an `email.message.EmailMessage` costs more per message than validating and
 rendering together, so the parts that are the same for every message of a run (From,
-Reply-To, custom headers, tags, attachments) are encoded once by `MessageBuilder`, and each
-message only encodes its own To, Subject, Date, Message-ID, List-Unsubscribe and bodies. The
-bodies come as rendered: a text part always, an HTML part when the campaign has one. Tests parse
-the output with the standard library's `email` package to prove it round-trips.
+Reply-To, custom headers, tags, List-Id, attachments, the template's own inline images) are
+encoded once, and each message only encodes its own To, Cc, Subject, Date, Message-ID,
+List-Unsubscribe and bodies (and the files a row chooses for itself). The bodies come as
+rendered: a text part always, an HTML part when the campaign has one. Tests parse the output
+with the standard library's `email` package to prove it round-trips.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import binascii
 import re
 import secrets
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime, formataddr, getaddresses
@@ -146,6 +148,53 @@ def _address_header(name: str, value: str) -> str:
     return f"{name}: " + ("," + CRLF + " ").join(parts) + CRLF
 
 
+_ATOMS = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*$")  # a phrase of atoms and spaces needs no quotes
+
+
+def _phrase_words(phrase: str) -> list[str]:
+    """A display name as the words of an RFC 5322 phrase: atoms as they are, a name with specials (such as
+    a comma) as one quoted string, a name that is not ASCII as RFC 2047 encoded words."""
+    if not phrase.isascii():
+        return _encoded_words(phrase)
+    if _ATOMS.match(phrase):
+        return phrase.split()
+    quoted = '"' + phrase.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return [quoted] if len(quoted) <= LONGEST_WORD else _encoded_words(phrase)
+
+
+def _folded(name: str, words: list[str]) -> str:
+    """`Name: word word …` folded between words to lines of at most 78 characters where a word allows."""
+    lines, current = [], f"{name}:"
+    for word in words:
+        if len(current) + 1 + len(word) > MAX_LINE and current != f"{name}:":
+            lines.append(current)
+            current = ""
+        current += " " + word
+    lines.append(current)
+    return CRLF.join(lines) + CRLF
+
+
+def mailbox_header(name: str, display: str, address: str) -> str:
+    """`Name: Display Name <address>`: the name quoted or RFC 2047 encoded as it needs; a bare address
+    when the name is blank. Raises HeaderInjectionError for a line break in either."""
+    _check(name, display)
+    _check(name, address)
+    display = display.strip()
+    if not display:
+        return f"{name}: {address}{CRLF}" if address.isascii() else _address_header(name, address)
+    if not address.isascii():  # an international domain, as a test address may have: the standard library's form
+        return _address_header(name, formataddr((display, address)))
+    return _folded(name, [*_phrase_words(display), f"<{address}>"])
+
+
+def list_id_header(value: str) -> str:
+    """`List-Id: phrase <label.namespace>` (RFC 2919) from a checked value: the phrase (optional) quoted or
+    encoded as it needs, the list-id itself whole."""
+    _check("List-Id", value)
+    phrase, _, list_id = value.rpartition("<")
+    return _folded("List-Id", [*_phrase_words(phrase.strip()), f"<{list_id.strip()}"])
+
+
 QP_LINE = 76  # an encoded line, soft break included (RFC 2045 6.7)
 _LINE_STARTS = ("\n.", "\nFrom ")
 
@@ -201,16 +250,16 @@ def _ascii_filename(name: str) -> str:
     return "".join(out)
 
 
-def _disposition(name: str) -> str:
+def _disposition(name: str, disposition: str = "attachment") -> str:
     """Content-Disposition of an attachment; a name that is not plain ASCII gets filename* (RFC 2231) first,
     which RFC 2231 readers (and parsers that take the first of two values) use, then an ASCII `filename=`
     fallback for the readers that know only that."""
     if name.isascii() and name.isprintable() and '"' not in name and "\\" not in name:
-        return f'Content-Disposition: attachment; filename="{name}"{CRLF}'
+        return f'Content-Disposition: {disposition}; filename="{name}"{CRLF}'
     from urllib.parse import quote
 
     return (
-        f"Content-Disposition: attachment;{CRLF}"
+        f"Content-Disposition: {disposition};{CRLF}"
         f" filename*=utf-8''{quote(name, safe='')};{CRLF}"
         f' filename="{_ascii_filename(name)}"{CRLF}'
     )
@@ -228,7 +277,8 @@ def _attachment_content_type(attachment: Attachment) -> str:
     return f"{kind}; charset=utf-8"
 
 
-def _attachment_part(attachment: Attachment) -> str:
+def encode_attachment(attachment: Attachment) -> str:
+    """An attachment as a MIME part (base64), ready to go into any message of the run."""
     encoded = base64.encodebytes(attachment.data).decode("ascii").replace("\n", CRLF)
     return (
         f"Content-Type: {_attachment_content_type(attachment)}{CRLF}"
@@ -237,11 +287,25 @@ def _attachment_part(attachment: Attachment) -> str:
     )
 
 
-def _multipart(subtype: str, parts: list[str]) -> str:
+def encode_inline_image(image: Attachment, content_id: str) -> str:
+    """An image shown inside the HTML part (`<img src="cid:…">`) as a MIME part with its Content-ID (RFC 2392)."""
+    encoded = base64.encodebytes(image.data).decode("ascii").replace("\n", CRLF)
+    return (
+        f"Content-Type: {image.content_type}{CRLF}"
+        f"Content-Transfer-Encoding: base64{CRLF}"
+        f"Content-ID: <{_check('Content-ID', content_id)}>{CRLF}"
+        f"{_disposition(image.filename, 'inline')}{CRLF}{encoded}"
+    )
+
+
+def _multipart(subtype: str, parts: list[str], parameters: str = "") -> str:
     boundary = "=_mailcast_" + secrets.token_hex(12)
     # The CRLF before each delimiter belongs to the delimiter, not to the part (RFC 2046).
     body = "".join(f"--{boundary}{CRLF}{part}{CRLF}" for part in parts)
-    return f'Content-Type: multipart/{subtype};{CRLF} boundary="{boundary}"{CRLF}{CRLF}{body}--{boundary}--{CRLF}'
+    return (
+        f'Content-Type: multipart/{subtype};{parameters}{CRLF} boundary="{boundary}"{CRLF}{CRLF}'
+        f"{body}--{boundary}--{CRLF}"
+    )
 
 
 class DkimSigner:
@@ -250,12 +314,14 @@ class DkimSigner:
     HEADERS = (
         b"from",
         b"to",
+        b"cc",
         b"subject",
         b"date",
         b"message-id",
         b"reply-to",
         b"list-unsubscribe",
         b"list-unsubscribe-post",
+        b"list-id",
         b"mime-version",
         b"content-type",
     )
@@ -292,6 +358,7 @@ class MessageBuilder:
         tags: dict[str, str],
         attachments: list[Attachment],
         dkim: DkimSigner | None = None,
+        list_id: str | None = None,
     ) -> None:
         fixed = [_address_header("From", sender)]
         if reply_to:
@@ -300,9 +367,11 @@ class MessageBuilder:
             fixed.append(encode_header(name, value))
         if tags:
             fixed.append(encode_header("X-Mailcast-Tags", ", ".join(f"{k}={v}" for k, v in tags.items())))
+        if list_id:
+            fixed.append(list_id_header(list_id))
         fixed.append(f"MIME-Version: 1.0{CRLF}")
         self.fixed = "".join(fixed)
-        self.attachments = [_attachment_part(a) for a in attachments]
+        self.attachments = [encode_attachment(a) for a in attachments]
         self.dkim = dkim
 
     def build(
@@ -316,10 +385,22 @@ class MessageBuilder:
         date: datetime,
         list_unsubscribe: list[str] | None = None,
         one_click: bool = False,
+        to_name: str = "",
+        cc: Sequence[str] = (),
+        attachments: list[str] | None = None,
+        inline: Sequence[str] = (),
     ) -> bytes:
-        head = [
-            self.fixed,
-            f"To: {_check('To', to)}{CRLF}" if to.isascii() else _address_header("To", to),
+        """The message's bytes. `attachments` (encoded parts, see `encode_attachment`) replaces the run's own
+        for this message; `inline` are encoded images (`encode_inline_image`) the HTML shows by Content-ID.
+        Bcc is never a header: those recipients are only in the envelope."""
+        if to_name:
+            to_line = mailbox_header("To", to_name, to)
+        else:
+            to_line = f"To: {_check('To', to)}{CRLF}" if to.isascii() else _address_header("To", to)
+        head = [self.fixed, to_line]
+        if cc:
+            head.append(_address_header("Cc", ", ".join(cc)))
+        head += [
             encode_header("Subject", subject),
             f"Date: {format_datetime(date)}{CRLF}",
             f"Message-ID: {_check('Message-ID', message_id)}{CRLF}",
@@ -330,10 +411,13 @@ class MessageBuilder:
                 head.append(f"List-Unsubscribe-Post: List-Unsubscribe=One-Click{CRLF}")
         if html is not None:
             body = _multipart("alternative", [_text_part("plain", text), _text_part("html", html)])
+            if inline:
+                body = _multipart("related", [body, *inline], ' type="multipart/alternative";')
         else:
             body = _text_part("plain", text)
-        if self.attachments:
-            body = _multipart("mixed", [body, *self.attachments])
+        attachments = self.attachments if attachments is None else attachments
+        if attachments:
+            body = _multipart("mixed", [body, *attachments])
         if not body.endswith(CRLF):
             body += CRLF
         data = ("".join(head) + body).encode("ascii")

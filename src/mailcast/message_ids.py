@@ -6,7 +6,9 @@ it is claimed, before the message is built: a row left in doubt names the ID to 
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import secrets
 
 
@@ -14,6 +16,14 @@ def make_message_id(run_token: str, recipient_key: str, domain: str) -> str:
     """The same run and recipient always give the same Message-ID (so a resend is recognisable)."""
     digest = hashlib.sha256(f"{run_token}\0{recipient_key}".encode()).hexdigest()[:32]
     return f"<{digest}@{domain}>"
+
+
+def make_verp_tag(run_id: int, run_token: str, recipient_key: str) -> str:
+    """The tag of a VERP envelope sender (`bounces+TAG@domain`): the run, then 8 characters that
+    only mailcast can compute (keyed by the run's secret token), so the address alone does not
+    give it away. Only lower-case letters, digits and a hyphen: safe in any local part."""
+    digest = hmac.new(run_token.encode(), recipient_key.encode(), hashlib.sha256).digest()
+    return f"{run_id}-{base64.b32encode(digest).decode('ascii')[:8].lower()}"
 
 
 def random_message_id(domain: str) -> str:

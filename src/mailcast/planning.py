@@ -66,7 +66,8 @@ def password_for(campaign: Campaign, env: Mapping[str, str]) -> str | None:
     if not password:
         raise ConfigError(
             f"transport.password_env names {name}, but that environment variable is not set",
-            hint=f"Set it before sending, for example: export {name}='…' (mailcast never reads passwords from YAML).",
+            hint=f"Set it before sending, for example: export {name}='…' (in the crontab for run-due); at a "
+            "terminal, send and test ask for the password instead. mailcast never reads passwords from YAML.",
         )
     return password
 

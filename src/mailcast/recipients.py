@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import re
 from collections.abc import Callable, Iterator
@@ -15,15 +16,18 @@ from mailcast.errors import Problem
 
 MAX_ROWS = 10_000
 RESERVED_COLUMNS = ("unsubscribe_url",)
+# the delimiters a recipient list may use, by the name a user reads (Excel writes `;` where `,` is the decimal mark)
+DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
+_PLURALS = {",": "commas", ";": "semicolons", "\t": "tabs"}
 
 # Fed to the csv reader after the file's last line. A lone surrogate never comes out of UTF-8
 # decoding, so no file holds it: a value ending with it is a quote still open at the end of the file.
 _END = "\ud800"
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _LOOKS_LIKE_ADDRESS = re.compile(r"^[^@\s,;\"<>]+@[^@\s,;\"<>]+\.[^@\s,;\"<>]+$")
-# One value as written: quoted (up to its closing quote, or to the end when it never closes, and any
-# text after the closing quote, which a lenient reader keeps) or unquoted.
-_RAW_VALUE = re.compile(r'"[^"]*(?:""[^"]*)*(?:"[^,\r\n]*)?|[^,\r\n]*')
+# One value as written, between delimiters: quoted (up to its closing quote, or to the end when it never
+# closes, and any text after the closing quote, which a lenient reader keeps) or unquoted.
+_RAW_VALUES = {d: re.compile(rf'"[^"]*(?:""[^"]*)*(?:"[^{d}\r\n]*)?|[^{d}\r\n]*') for d in DELIMITERS}
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,13 @@ class RecipientList:
     bad_rows: dict[int, str] = field(default_factory=dict)  # row -> its address as written, for the report
     duplicates: list[tuple[Recipient, int]] = field(default_factory=list)
     data_rows: int = 0  # every data row read, good or bad
+    delimiter: str = ","
+    # how the delimiter was found when none was given: "its header line" or "its .tsv name"; None when given
+    detected_by: str | None = None
+    # empty columns at the end of the header (as Excel writes them), left out of `columns`: rows may leave them
+    # out or leave them empty
+    blank_trailing: int = 0
+    _unnamed_reported: bool = field(default=False, repr=False, init=False)
 
     def problem(self, message: str, line: int | None = None, row: int | None = None) -> None:
         self.errors.append(Problem(message, file=self.file, line=line, row=row))
@@ -56,27 +67,35 @@ def load_recipients(
     shown: str | None = None,
     max_rows: int = MAX_ROWS,
     headerless: bool = False,
+    delimiter: str | None = None,
 ) -> RecipientList:
     """Read the CSV; collect every problem instead of stopping at the first.
 
-    `headerless` reads a plain list (one address per line, no header) as one column `email_column`.
+    `delimiter` is one of DELIMITERS; None finds it (a `.tsv` file is tab-separated, any other file
+    is read with the delimiter of its header line). `headerless` reads a plain list (one address per
+    line, no header) as one column `email_column`.
     """
     result = RecipientList(shown or str(path))
     text = _read_text(path, result)
     if text is None:
         return result
-    records = _Records(text, result.problem)
+    if delimiter is None and not headerless:
+        tsv = path.suffix.lower() == ".tsv"
+        delimiter = "\t" if tsv else find_delimiter(text, email_column)
+        result.detected_by = "its .tsv name" if tsv else "its header line"
+    result.delimiter = delimiter or ","
+    records = _Records(text, result.problem, result.delimiter)
     rows = iter(records)
     header = [email_column] if headerless else next(rows, (1, None))[1]
     if header is None:
         return result  # the header itself could not be read; the problem says why
-    result.columns = columns = [c.strip() for c in header]
+    result.columns = columns = _named_columns(header, result)
     for message in _header_problems(columns, email_column):
         result.problem(message, line=1)
     if result.errors:
         return result
     email_index = columns.index(email_column)
-    records.expect(len(columns), email_index)
+    records.expect(len(columns), email_index, result.blank_trailing)
     by_key: dict[str, int] = {}
     row_number = 0
     for start, fields in rows:
@@ -88,6 +107,31 @@ def load_recipients(
     result.data_rows = row_number
     _check_row_count(result, row_number, max_rows, headerless)
     return result
+
+
+def find_delimiter(text: str, email_column: str = "email") -> str:
+    """The delimiter of the header line: the one that splits it into a column named like `email_column`
+    (any case), else into the most columns; a tie goes to the comma. Quoted names are read as quoted,
+    so a comma inside `"Name, first"` splits nothing."""
+    first = _LINE_BREAK.split(text, maxsplit=1)[0]
+    wanted = email_column.strip().casefold()
+    best, best_score = ",", (False, 0)
+    for delimiter in DELIMITERS:
+        names = next(csv.reader([first], delimiter=delimiter, strict=False), [])
+        score = (wanted in (n.strip().casefold() for n in names), len(names))
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _named_columns(header: list[str], result: RecipientList) -> list[str]:
+    """The header's column names; empty ones at its end (Excel's `email,first_name,`) are left out."""
+    columns = [c.strip() for c in header]
+    named = len(columns)
+    while named > 1 and not columns[named - 1]:
+        named -= 1
+    result.blank_trailing = len(columns) - named
+    return columns[:named]
 
 
 def _check_row_count(result: RecipientList, row_count: int, max_rows: int, headerless: bool) -> None:
@@ -143,8 +187,29 @@ def _header_problems(columns: list[str], email_column: str) -> list[str]:
         if name in RESERVED_COLUMNS:
             problems.append(f"column {name!r} would hide mailcast's own {name} variable; rename the column")
     if email_column not in columns:
-        problems.append(f"no column named {email_column!r} (columns: {', '.join(columns)}); add it or set email_column")
+        problems.append(_missing_email_column(columns, email_column))
     return problems
+
+
+def _missing_email_column(columns: list[str], email_column: str) -> str:
+    listed = ", ".join(columns)
+    meant = _nearest(email_column, columns)
+    if meant is None:
+        return f"no column named {email_column!r} (columns: {listed}); add it or set email_column"
+    return (
+        f"no column named {email_column!r}; did you mean {meant!r}? Rename that column to {email_column}, "
+        f"or set email_column: {meant} in the campaign file (columns: {listed})"
+    )
+
+
+def _nearest(name: str, names: list[str]) -> str | None:
+    """The name in `names` that `name` most likely means: the same but for case and spaces, else a close spelling."""
+    folded = {n.strip().casefold(): n for n in names if n.strip()}
+    wanted = name.strip().casefold()
+    if wanted in folded:
+        return folded[wanted]
+    close = difflib.get_close_matches(wanted, list(folded), n=1, cutoff=0.75)
+    return folded[close[0]] if close else None
 
 
 def _add_row(
@@ -152,10 +217,10 @@ def _add_row(
 ) -> None:
     """Check one data row; add it to the recipients, the duplicates or the problems."""
     width = len(result.columns)
-    if len(fields) != width:
+    if len(fields) != width and not _fills_blank_columns(result, row, start, fields):
         result.problem(
             f"row {row} has {len(fields)} values but the header has {width}; "
-            "fix the row (quote values that contain commas)",
+            f"fix the row (quote values that contain {_PLURALS[result.delimiter]})",
             start,
             row,
         )
@@ -181,6 +246,25 @@ def _add_row(
     result.rows.append(recipient)
 
 
+def _fills_blank_columns(result: RecipientList, row: int, start: int, fields: list[str]) -> bool:
+    """Whether a row longer than the named header only reaches into the header's empty trailing columns.
+
+    A value there means the column is not empty after all: a problem of the file (its header), said once.
+    """
+    width = len(result.columns)
+    if not width < len(fields) <= width + result.blank_trailing:
+        return False
+    filled = next((i for i in range(width, len(fields)) if fields[i].strip()), None)
+    if filled is not None and not result._unnamed_reported:
+        result._unnamed_reported = True
+        result.problem(
+            f"column {filled + 1} of the header has no name, but row {row} (line {start}) has a value in it "
+            f"({fields[filled].strip()[:40]!r}); name the column in the header or remove its values",
+            line=1,
+        )
+    return True
+
+
 def _line_breaks(text: str) -> int:
     return text.count("\n") + text.count("\r") - text.count("\r\n")
 
@@ -194,19 +278,24 @@ class _Records:
     reading with a problem at the line where that value starts.
     """
 
-    def __init__(self, text: str, problem: Callable[[str, int], None]) -> None:
+    def __init__(self, text: str, problem: Callable[[str, int], None], delimiter: str = ",") -> None:
         self._text = text
         self._problem = problem
+        self._delimiter = delimiter
         self._width = 0  # 0 until the header is known: then lines inside values are compared with rows
+        self._spare = 0  # the header's empty trailing columns, which a row may or may not fill
         self._email_index = 0
 
-    def expect(self, width: int, email_index: int) -> None:
+    def expect(self, width: int, email_index: int, spare: int = 0) -> None:
         """From now on, a line inside a quoted value that looks like such a row is a problem."""
         self._width = width
         self._email_index = email_index
+        self._spare = spare
 
     def __iter__(self) -> Iterator[tuple[int, list[str] | None]]:
-        reader = csv.reader(chain(io.StringIO(self._text, newline=""), (_END,)), strict=False)
+        reader = csv.reader(
+            chain(io.StringIO(self._text, newline=""), (_END,)), delimiter=self._delimiter, strict=False
+        )
         start = 1
         try:
             for fields in reader:
@@ -242,8 +331,10 @@ class _Records:
     def _swallowed_row(self, line: int, value: str) -> bool:
         """Whether a value over several lines holds a line that looks like a row (the problem if so)."""
         for offset, text in enumerate(_LINE_BREAK.split(value)[1:], start=1):
-            parts = next(csv.reader([text], strict=False), [])
-            if len(parts) == self._width and _LOOKS_LIKE_ADDRESS.match(parts[self._email_index].strip()):
+            parts = next(csv.reader([text], delimiter=self._delimiter, strict=False), [])
+            if self._width <= len(parts) <= self._width + self._spare and _LOOKS_LIKE_ADDRESS.match(
+                parts[self._email_index].strip()
+            ):
                 self._problem(
                     f"the quoted value that starts on this line runs on to line {line + offset} "
                     f"({text.strip()[:60]}), which looks like a row of its own: a quote opened by mistake "
@@ -256,7 +347,7 @@ class _Records:
     def _unreadable(self, start: int, stopped: int, exc: csv.Error) -> None:
         lines = io.StringIO(self._text, newline="").readlines()
         stopped = min(stopped, len(lines))  # not the line after the last, which the reader may have reached
-        line = start + _value_start("".join(lines[start - 1 : stopped]))
+        line = start + _value_start("".join(lines[start - 1 : stopped]), self._delimiter)
         limit = csv.field_size_limit()
         if "field larger than field limit" in str(exc):
             reach = f", still going on line {stopped}," if stopped > line else ""
@@ -270,16 +361,17 @@ class _Records:
         self._problem(why, line)
 
 
-def _value_start(record: str) -> int:
+def _value_start(record: str, delimiter: str = ",") -> int:
     """Line breaks before the longest value in a record's text as written: the value the reader
     gave up on, for being too long, starts on that line of the record."""
     longest = (0, 0)  # (length, -offset): the first of the longest
     position = 0
+    raw_value = _RAW_VALUES[delimiter]
     while position < len(record):
-        value = _RAW_VALUE.match(record, position)
+        value = raw_value.match(record, position)
         end = value.end() if value else len(record)
         longest = max(longest, (end - position, -position))
-        if end >= len(record) or record[end] != ",":
+        if end >= len(record) or record[end] != delimiter:
             break  # the end of the record
         position = end + 1
     return _line_breaks(record[: -longest[1]])

@@ -35,6 +35,8 @@ class RunStatus:
     pending: int
     resume_at: str | None
     occurrence: str | None = None
+    bounced: int = 0  # of those sent: learnt later from a mailbox (bounces import)
+    complained: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,7 +67,7 @@ def build_status(
                 status=status,
                 reason=reason,
                 total=sum(counts.values()),
-                sent=counts["sent"],
+                sent=counts["sent"] + counts["bounced"] + counts["complained"],
                 failed=counts["failed"],
                 deferred=counts["deferred"],
                 skipped=counts["skipped"],
@@ -74,6 +76,8 @@ def build_status(
                 pending=pending,
                 resume_at=run.resume_at.astimezone(zone).isoformat() if run.resume_at else None,
                 occurrence=run.occurrence.astimezone(zone).isoformat() if run.occurrence else None,
+                bounced=counts["bounced"],
+                complained=counts["complained"],
             )
         )
     return rows + _upcoming(store, campaigns, only=only, now=now, zone=zone)
@@ -151,11 +155,18 @@ class CampaignReport:
     recipients: list[dict[str, Any]]
     notes: list[dict[str, str]]  # what happened to the run as a whole, such as a change of content
 
+    @property
+    def rates(self) -> dict[str, float]:
+        """Bounces and complaints as a share of the messages the servers took."""
+        taken = self.totals["sent"] + self.totals["bounced"] + self.totals["complained"]
+        return {k: round(self.totals[k] / taken, 4) if taken else 0.0 for k in ("bounced", "complained")}
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "campaign": self.campaign,
             "run": self.run,
             "totals": self.totals,
+            "rates": self.rates,
             "by_domain": self.by_domain,
             "recipients": self.recipients,
             "notes": self.notes,

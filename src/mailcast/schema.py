@@ -15,7 +15,7 @@ import secrets
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -34,7 +34,9 @@ CREATE TABLE runs (
     updated_at TEXT NOT NULL,
     held INTEGER NOT NULL DEFAULT 0,
     fingerprint TEXT,
-    in_doubt_noted INTEGER NOT NULL DEFAULT 0
+    in_doubt_noted INTEGER NOT NULL DEFAULT 0,
+    bounce_address TEXT,
+    unsubscribe_mailto TEXT
 );
 CREATE INDEX runs_campaign ON runs (campaign, id);
 CREATE TABLE run_notes (
@@ -55,9 +57,24 @@ CREATE TABLE recipients (
     sent_at TEXT,
     message_id TEXT,
     retry_at TEXT,
+    tag TEXT,
     PRIMARY KEY (run_id, key)
 );
 CREATE INDEX recipients_todo ON recipients (run_id, status, row);
+CREATE INDEX recipients_message_id ON recipients (message_id);
+CREATE INDEX recipients_tag ON recipients (tag);
+CREATE INDEX recipients_key ON recipients (key);
+CREATE TABLE feedback_seen (
+    report_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE TABLE soft_bounces (
+    key TEXT NOT NULL,
+    at TEXT NOT NULL,
+    status TEXT
+);
+CREATE INDEX soft_bounces_key ON soft_bounces (key, at);
 CREATE TABLE domain_days (
     domain TEXT NOT NULL,
     day TEXT NOT NULL,
@@ -99,8 +116,25 @@ def _to_v2(db: sqlite3.Connection) -> None:
     db.execute("INSERT OR IGNORE INTO meta VALUES ('state_id', ?)", (new_state_id(),))
 
 
+def _to_v3(db: sqlite3.Connection) -> None:
+    """v3: what bounces and complaints read back from a mailbox need: each recipient's VERP tag,
+    each run's bounce and unsubscribe addresses, the reports already read, soft bounces."""
+    for statement in (
+        "ALTER TABLE runs ADD COLUMN bounce_address TEXT",
+        "ALTER TABLE runs ADD COLUMN unsubscribe_mailto TEXT",
+        "ALTER TABLE recipients ADD COLUMN tag TEXT",
+        "CREATE INDEX recipients_message_id ON recipients (message_id)",
+        "CREATE INDEX recipients_tag ON recipients (tag)",
+        "CREATE INDEX recipients_key ON recipients (key)",
+        "CREATE TABLE feedback_seen (report_id TEXT PRIMARY KEY, kind TEXT NOT NULL, at TEXT NOT NULL)",
+        "CREATE TABLE soft_bounces (key TEXT NOT NULL, at TEXT NOT NULL, status TEXT)",
+        "CREATE INDEX soft_bounces_key ON soft_bounces (key, at)",
+    ):
+        db.execute(statement)
+
+
 # MIGRATIONS[n] takes a file from version n to n + 1.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _to_v2}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _to_v2, 2: _to_v3}
 
 
 def new_state_id() -> str:

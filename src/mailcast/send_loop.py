@@ -9,6 +9,7 @@ only waits (and takes Ctrl-C).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -38,6 +39,18 @@ class Job:
     message_id: str
     data: bytes
     day: date  # the day the claim was counted on; its outcome is counted on the same day
+    cc: tuple[str, ...] = ()  # the message's other envelope recipients
+    bcc: tuple[str, ...] = ()
+
+    def noted(self, delivery: Delivery) -> Delivery:
+        """The delivery with each Cc or Bcc the server refused noted in its reply; the status stays the
+        main recipient's."""
+        if not delivery.refused or delivery.status != "sent":
+            return delivery
+        notes = [
+            f"{'cc' if address in self.cc else 'bcc'} {address} refused: {reply}" for address, reply in delivery.refused
+        ]
+        return dataclasses.replace(delivery, reply="; ".join([delivery.reply, *notes]))
 
 
 class Pass:
@@ -112,7 +125,9 @@ class Pass:
         try:
             while (job := self._next()) is not None:
                 try:
-                    delivery = connection.send(self.sender, job.claimed.email, job.data)
+                    delivery = job.noted(
+                        connection.send(self.sender, job.claimed.email, job.data, also=[*job.cc, *job.bcc])
+                    )
                 except BaseException:  # nothing was accepted: the recipient goes back to pending
                     with self.lock:
                         self.store.release_claim(self.run, job.claimed.key, day=job.day)
@@ -202,7 +217,7 @@ class Pass:
                 except BaseException:  # not built, so not sent
                     store.release_claim(run, claimed.key, day=today)
                     raise
-                return Job(claimed, composed.message_id, composed.data, today)
+                return Job(claimed, composed.message_id, composed.data, today, composed.cc, composed.bcc)
         return None
 
 

@@ -98,6 +98,8 @@ def _start_run(store: StateStore, plan: SendPlan, options: SendOptions, now: dat
         now=now,
         recipients=plan.new_recipients,
         fingerprint=fingerprint(campaign),
+        bounce_address=campaign.bounce_address,
+        unsubscribe_mailto=campaign.unsubscribe.mailto if campaign.unsubscribe else None,
     )
     _keep_marker(store, plan)
     return run
@@ -146,7 +148,7 @@ def _execute(
 
     counts = store.counts(run.id)
     if progress is not None:
-        done = counts["sent"] + counts["failed"] + counts["skipped"] + counts["suppressed"]
+        done = sum(counts.values()) - counts["pending"] - counts["deferred"] - counts[IN_DOUBT]
         this_time = [counts["pending"], plan.allowance.remaining, options.limit]
         with contextlib.suppress(OSError):  # output may have nowhere to go; sending goes on
             progress.started(campaign.name, run, sum(counts.values()), done, min(n for n in this_time if n is not None))

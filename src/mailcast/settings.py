@@ -29,7 +29,8 @@ class Settings:
 
     clock: Callable[[], datetime]
     zone: tzinfo
-    env: Mapping[str, str] = field(default_factory=dict)  # where transport.password_env is looked up
+    # where transport.password_env is looked up; at a terminal the CLI adds a password typed at its prompt
+    env: Mapping[str, str] = field(default_factory=dict)
     ssl_context: ssl.SSLContext | None = None
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic

@@ -16,7 +16,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from mailcast import schema
-from mailcast.message_ids import make_message_id
+from mailcast.message_ids import make_message_id, make_verp_tag
 from mailcast.state_file import StateFile
 from mailcast.vocabulary import FINISHED, IN_DOUBT, RECIPIENT_STATUSES, RecipientStatus, RunStatus, StopReason
 from mailcast.warmup import DayRecord
@@ -68,6 +68,7 @@ class Claimed:
     email: str
     key: str
     values: dict[str, str]
+    tag: str = ""  # the VERP tag of its envelope sender (with a campaign's bounce_address)
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,58 @@ class RecipientOutcome:
     last_reply: str | None
     sent_at: str | None
     message_id: str | None
+
+
+@dataclass(frozen=True)
+class SentTo:
+    """A recipient a message went to, as a report read back from a mailbox is matched to it."""
+
+    run_id: int
+    key: str
+    email: str
+    status: RecipientStatus
+    sent_at: str | None
+    sender_domain: str
+    campaign: str
+
+
+@dataclass(frozen=True)
+class FeedbackChange:
+    """One change a report makes; see StateStore.apply_feedback."""
+
+    key: str
+    email: str
+    run_id: int | None = None
+    status: RecipientStatus | None = None  # bounced or complained: the recipient's new status
+    reply: str | None = None  # the recipient's last reply becomes this
+    rejected_on: tuple[str, date] | None = None  # (sender domain, day): one sent becomes one rejected, for warm-up
+    soft_status: str | None = None  # a soft bounce to remember (three in 30 days suppress)
+    suppress_reason: str | None = None
+    suppress_until: datetime | None = None
+
+
+def _apply_change(db: sqlite3.Connection, change: FeedbackChange, now: datetime) -> None:
+    if change.run_id is not None and (change.status or change.reply):
+        db.execute(
+            "UPDATE recipients SET status = COALESCE(?, status), last_reply = COALESCE(?, last_reply)"
+            " WHERE run_id = ? AND key = ?",
+            (change.status, change.reply, change.run_id, change.key),
+        )
+    if change.rejected_on is not None:
+        domain, day = change.rejected_on
+        db.execute(
+            "UPDATE domain_days SET sent = MAX(sent - 1, 0), rejected = rejected + 1 WHERE domain = ? AND day = ?",
+            (domain, day.isoformat()),
+        )
+    if change.soft_status is not None:
+        db.execute(
+            "INSERT INTO soft_bounces (key, at, status) VALUES (?, ?, ?)", (change.key, _iso(now), change.soft_status)
+        )
+    if change.suppress_reason is not None:
+        db.execute(
+            "INSERT OR REPLACE INTO suppressions (key, email, reason, added_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+            (change.key, change.email, change.suppress_reason, _iso(now), _iso(change.suppress_until)),
+        )
 
 
 @dataclass(frozen=True)
@@ -159,12 +212,16 @@ class StateStore(StateFile):
         now: datetime,
         recipients: Iterable[NewRecipient],
         fingerprint: str | None = None,
+        bounce_address: str | None = None,
+        unsubscribe_mailto: str | None = None,
     ) -> Run:
-        """Record a new run and the snapshot of its recipients, in one transaction."""
+        """Record a new run and the snapshot of its recipients, in one transaction. The bounce and
+        unsubscribe addresses are kept so that `bounces import` knows what to look for."""
         with self.transaction(durable=True) as db:
             cursor = db.execute(
                 "INSERT INTO runs (campaign, campaign_file, type, occurrence, token, sender_domain, status,"
-                " created_at, updated_at, fingerprint) VALUES (?, ?, ?, ?, ?, ?, 'sending', ?, ?, ?)",
+                " created_at, updated_at, fingerprint, bounce_address, unsubscribe_mailto)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'sending', ?, ?, ?, ?, ?)",
                 (
                     campaign,
                     campaign_file,
@@ -175,6 +232,8 @@ class StateStore(StateFile):
                     _iso(now),
                     _iso(now),
                     fingerprint,
+                    bounce_address,
+                    unsubscribe_mailto,
                 ),
             )
             run_id = cursor.lastrowid
@@ -307,11 +366,12 @@ class StateStore(StateFile):
             ).rowcount
             if not room:
                 return "limit"
+            tag = make_verp_tag(run.id, run.token, row["key"])
             # The Message-ID is known before the message leaves, so a row left in doubt can be looked for
             db.execute(
-                "UPDATE recipients SET status = 'sending', attempts = attempts + 1, message_id = ?"
+                "UPDATE recipients SET status = 'sending', attempts = attempts + 1, message_id = ?, tag = ?"
                 " WHERE run_id = ? AND key = ?",
-                (make_message_id(run.token, row["key"], run.sender_domain), run.id, row["key"]),
+                (make_message_id(run.token, row["key"], run.sender_domain), tag, run.id, row["key"]),
             )
         self.check_still_there()  # the claim is on disk, in the file that is still at the path
         return Claimed(
@@ -319,6 +379,7 @@ class StateStore(StateFile):
             email=row["email"],
             key=row["key"],
             values=json.loads(row["vars"]),
+            tag=tag,
         )
 
     def record(
@@ -416,6 +477,48 @@ class StateStore(StateFile):
             db.execute("INSERT OR IGNORE INTO schedules (campaign, first_seen) VALUES (?, ?)", (campaign, _iso(now)))
             row = db.execute("SELECT first_seen FROM schedules WHERE campaign = ?", (campaign,)).fetchone()
         return datetime.fromisoformat(row[0])
+
+    # Feedback read back from a mailbox (bounces import) ---------------------
+
+    def feedback_addresses(self) -> tuple[set[str], set[str]]:
+        """The bounce addresses (VERP) and unsubscribe addresses the runs were sent with."""
+        rows = self._query("SELECT DISTINCT bounce_address, unsubscribe_mailto FROM runs")
+        return {r[0].lower() for r in rows if r[0]}, {r[1].lower() for r in rows if r[1]}
+
+    def find_sent(
+        self, *, tag: str | None = None, message_id: str | None = None, key: str | None = None
+    ) -> SentTo | None:
+        """The recipient a report is about: by VERP tag, by Message-ID, or by address (its latest run)."""
+        where, value = (
+            ("r.tag = ?", tag) if tag else ("r.message_id = ?", message_id) if message_id else ("r.key = ?", key)
+        )
+        if value is None:
+            return None
+        rows = self._query(
+            "SELECT r.run_id, r.key, r.email, r.status, r.sent_at, run.sender_domain, run.campaign"
+            f" FROM recipients r JOIN runs run ON run.id = r.run_id WHERE {where}"
+            " AND r.status IN ('sent', 'sending', 'bounced', 'complained') ORDER BY r.run_id DESC LIMIT 1",
+            (value,),
+        )
+        return SentTo(*tuple(rows[0])) if rows else None
+
+    def soft_bounces_since(self, key: str, since: datetime) -> int:
+        rows = self._query("SELECT COUNT(*) FROM soft_bounces WHERE key = ? AND at > ?", (key, _iso(since)))
+        return int(rows[0][0])
+
+    def seen_feedback(self, report_id: str) -> bool:
+        return bool(self._query("SELECT 1 FROM feedback_seen WHERE report_id = ?", (report_id,)))
+
+    def apply_feedback(self, report_id: str, kind: str, changes: Iterable[FeedbackChange], *, now: datetime) -> bool:
+        """Apply what one report says, and remember the report, in one transaction: a report read
+        twice (or again after a crash midway) changes nothing the second time. False if seen before."""
+        with self.transaction() as db:
+            if db.execute("SELECT 1 FROM feedback_seen WHERE report_id = ?", (report_id,)).fetchone():
+                return False
+            db.execute("INSERT INTO feedback_seen (report_id, kind, at) VALUES (?, ?, ?)", (report_id, kind, _iso(now)))
+            for change in changes:
+                _apply_change(db, change, now)
+        return True
 
     # Sender domains --------------------------------------------------------
 

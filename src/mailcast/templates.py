@@ -11,15 +11,19 @@ make a link; the text part takes values as they are.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from urllib.parse import quote
+from html import unescape
+from pathlib import Path
+from urllib.parse import quote, unquote
 
 from jinja2 import Environment, StrictUndefined, Template, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import TemplateError
 
-from mailcast.campaign import Campaign
+from mailcast.addresses import MAX_DISPLAY_NAME, check_address, has_control_character
+from mailcast.campaign import Campaign, is_template
 from mailcast.errors import ExitCode, MailcastError, Problem
 from mailcast.html_text import html_to_text
 from mailcast.message import encode_uri
@@ -34,14 +38,34 @@ class TemplateRenderError(MailcastError):
 
 
 @dataclass(frozen=True)
+class InlineImage:
+    """A file of the campaign's folder that the HTML shows inline: its `src` became `cid:<content_id>`.
+    `shared`: the template names it itself (not through a row's values), so it is encoded once per run."""
+
+    path: Path
+    content_id: str
+    shared: bool
+
+
+@dataclass(frozen=True)
 class Rendered:
     """One row's parts. `text` is always there: made from the HTML when the campaign has no text template.
-    `unsubscribe_url` is the URL as rendered; the parts hold it percent-encoded, as the header will."""
+    `unsubscribe_url` is the URL as rendered; the parts hold it percent-encoded, as the header will.
+
+    Also what the row's values choose beyond the parts, each already checked: the display name of To
+    (`to_name`, "" for the bare address), the Cc and Bcc addresses (empty renders dropped, none repeating
+    To or each other), the files of templated attachments as (index in `attachments`, file), and the
+    images the HTML shows inline."""
 
     subject: str
     html: str | None
     text: str
     unsubscribe_url: str
+    to_name: str = ""
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+    attachments: tuple[tuple[int, Path], ...] = ()
+    images: tuple[InlineImage, ...] = ()
 
 
 _MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
@@ -105,6 +129,8 @@ class TemplateSet:
         markdown: bool,
         mailto: str | None,
         unsubscribe: bool,
+        fields: RowFields | None = None,
+        images: InlineImages | None = None,
     ) -> None:
         self._parts = {entry.part: (label, entry.template) for label, entry in compiled.items()}
         self.variables: dict[str, set[str]] = {label: set(entry.variables) for label, entry in compiled.items()}
@@ -112,11 +138,14 @@ class TemplateSet:
         self.places = places  # label -> where the template stands
         self.unsubscribe = unsubscribe  # the campaign has an unsubscribe section, so {{ unsubscribe_url }} has a value
         self._mailto_url = f"mailto:{mailto}?subject=unsubscribe" if mailto else ""
+        self.fields = fields or RowFields()
+        self.images = images
         self._markdown_renderer = None
         if markdown:
             from markdown_it import MarkdownIt
 
-            self._markdown_renderer = MarkdownIt("commonmark")
+            # a single line break is a line break, as in the text the markdown was written as
+            self._markdown_renderer = MarkdownIt("commonmark", {"breaks": True})
 
     def place(self, label: str) -> TemplatePlace:
         return self.places.get(label, TemplatePlace(label))
@@ -145,11 +174,209 @@ class TemplateSet:
         html = self._render("html", context)
         text = self._render("text", context)
         source = self._render("markdown", context)
+        html_label = "html"
         if source is not None and self._markdown_renderer is not None:
             html = self._markdown_renderer.render(source)
+            html_label = "markdown"
+        images: tuple[InlineImage, ...] = ()
+        if html is not None and self.images is not None and self.images.in_use:
+            label = self._parts[html_label][0]
+            html, images = self.images.inline(html, lambda why: self._row_error(label, why))
         if text is None:
             text = html_to_text(html) if html is not None else ""
-        return Rendered(subject, html, text, unsubscribe_url)
+        if not self.fields.any:
+            return Rendered(subject, html, text, unsubscribe_url, images=images)
+        to_name = self._to_name(context)
+        cc = _without(self._addresses(self.fields.cc, context), {email.lower()})
+        bcc = _without(self._addresses(self.fields.bcc, context), {email.lower(), *(a.lower() for a in cc)})
+        attachments = self._attachments(context)
+        return Rendered(subject, html, text, unsubscribe_url, to_name, cc, bcc, attachments, images)
+
+    def _row_error(self, label: str, why: str) -> TemplateRenderError:
+        where = self.place(label).describe(label, None)
+        return TemplateRenderError(f"{where}: {why}")
+
+    def _to_name(self, context: Mapping[str, str]) -> str:
+        if not self.fields.to_name:
+            return ""
+        name = (self._render("to_name", context) or "").strip()
+        if has_control_character(name):
+            raise self._row_error(
+                "to_name", "the name contains a line break or control character; remove it from the values it uses"
+            )
+        if len(name) > MAX_DISPLAY_NAME:
+            raise self._row_error(
+                "to_name", f"the name is {len(name)} characters long (at most {MAX_DISPLAY_NAME}); shorten its values"
+            )
+        return name
+
+    def _addresses(self, fields: tuple[tuple[str, str], ...], context: Mapping[str, str]) -> list[str]:
+        """Each address as given or rendered and checked; an empty render is left out."""
+        found = []
+        for label, value in fields:
+            if not label:  # an address as written in the campaign file, checked when it was read
+                found.append(value)
+                continue
+            rendered = (self._render(label, context) or "").strip()
+            if not rendered:
+                continue
+            try:
+                found.append(check_address(rendered))
+            except ValueError as exc:
+                raise self._row_error(label, f"{exc}; fix this row's value") from None
+        return found
+
+    def _attachments(self, context: Mapping[str, str]) -> tuple[tuple[int, Path], ...]:
+        """The row's file for each templated attachment: inside the campaign's folder, and there."""
+        files = []
+        for index, label in self.fields.attachments:
+            relative = (self._render(label, context) or "").strip()
+            if not relative:
+                continue
+            why, path = self.fields.file_in_folder(relative)
+            if why:
+                raise self._row_error(label, why)
+            files.append((index, path))
+        return tuple(files)
+
+
+def _without(addresses: list[str], taken: set[str]) -> tuple[str, ...]:
+    """The addresses in order, each once (compared case-insensitively), none of `taken`."""
+    kept = []
+    for address in addresses:
+        key = address.lower()
+        if key not in taken:
+            taken.add(key)
+            kept.append(address)
+    return tuple(kept)
+
+
+@dataclass(frozen=True)
+class RowFields:
+    """What each row chooses beyond subject and parts: To's display name, Cc, Bcc and attachments.
+
+    `cc` and `bcc` hold (label, value): an empty label for an address as written (checked when the
+    campaign file was read), else the label of its template. `attachments` holds (index, label) of
+    each templated attachment."""
+
+    folder: Path = Path()
+    to_name: bool = False
+    cc: tuple[tuple[str, str], ...] = ()
+    bcc: tuple[tuple[str, str], ...] = ()
+    attachments: tuple[tuple[int, str], ...] = ()
+
+    @property
+    def any(self) -> bool:
+        return bool(self.to_name or self.cc or self.bcc or self.attachments)
+
+    def file_in_folder(self, relative: str) -> tuple[str, Path]:
+        """(why not, the file): the file a row's path names must be inside the campaign's folder and exist."""
+        if has_control_character(relative):
+            return f"the path {relative!r} contains a control character; fix this row's value", Path()
+        path = (self.folder / relative).resolve()
+        if not path.is_relative_to(self.folder):
+            return (
+                f"the path {relative} is outside the campaign's folder; a row's values may name only files inside "
+                "it: fix this row's value",
+                path,
+            )
+        if not path.is_file():
+            return f"file {relative} not found (looked for {path}); add it or fix this row's value", path
+        return "", path
+
+
+# an <img> tag's src as written (double, single or no quotes), and HTML comments, which are passed over
+_IMG_SRC = re.compile(
+    r"""<!--.*?-->|(<img\b[^>]*?\ssrc\s*=\s*)(?:"([^"]*)"|'([^']*)'|([^\s"'<>`=]+))""", re.IGNORECASE | re.DOTALL
+)
+# a markdown image written inline, ![alt](destination "title"): its destination
+_MARKDOWN_IMAGE = re.compile(r"!\[(?:\\.|[^\]\\])*\]\(\s*(<[^>\n]*>|[^\s)]*)")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def _names_a_file(src: str) -> bool:
+    """A src without a scheme (http:, https:, data:, cid: …), not `//host/…` nor `#…`: a file of the campaign."""
+    src = src.strip()
+    return bool(src) and not _SCHEME.match(src) and not src.startswith(("//", "#"))
+
+
+class InlineImages:
+    """The images an HTML part shows from the campaign's folder, sent inline (multipart/related).
+
+    The template's own images are found and checked from its source when the campaign is loaded (a
+    missing one is a problem at its line); per row, every `<img src>` of the rendered HTML that names a
+    file gets `cid:` and the file goes along, so a src made from a row's values is checked per row."""
+
+    def __init__(self, folder: Path, domain: str) -> None:
+        self.folder = folder
+        self.domain = domain
+        self.in_use = False  # the template has an image that names a file, or one whose src is a template
+        self.shared: set[Path] = set()  # the files the template names itself: encoded once per run
+        self._by_src: dict[str, InlineImage | str] = {}  # src as it stands in the HTML -> its image, or why not
+
+    def scan(self, source: str, *, markdown: bool) -> list[tuple[str, int]]:
+        """Find the images of a template's source; return (problem, line) for each file missing or outside."""
+        problems = []
+        found = [
+            (m.group(m.lastindex or 0), m.start(m.lastindex or 0)) for m in _IMG_SRC.finditer(source) if m.group(1)
+        ]
+        if markdown:
+            found += [(m.group(1).strip("<>"), m.start(1)) for m in _MARKDOWN_IMAGE.finditer(source)]
+        for src, offset in found:
+            if is_template(src):
+                self.in_use = True
+                continue
+            if not _names_a_file(src):
+                continue
+            self.in_use = True
+            image = self._image(unescape(src), shared=True)
+            if isinstance(image, str):
+                problems.append((image, source.count("\n", 0, offset) + 1))
+        return problems
+
+    def _image(self, src: str, *, shared: bool) -> InlineImage | str:
+        """The image a src names (its text, or that text percent-decoded), or why it cannot be sent.
+
+        `shared`: the template's own src (not made from a row's values)."""
+        for candidate in dict.fromkeys((src, unquote(src))):
+            path = (self.folder / candidate.strip()).resolve()
+            if not path.is_relative_to(self.folder):
+                what_to_do = (
+                    "move it inside and fix the src" if shared else "a row's values may name only files inside it"
+                )
+                return f"the image {src} is outside the campaign's folder; {what_to_do}"
+            if path.is_file():
+                if shared:
+                    self.shared.add(path)
+                return InlineImage(path, self.content_id(path), path in self.shared)
+        what_to_do = "add the file or fix the src" if shared else "add the file or fix this row's value"
+        return f"the image {src} is not found (looked for {self.folder / src}); {what_to_do}"
+
+    def content_id(self, path: Path) -> str:
+        """The Content-ID of a file: the same for the whole run, and another for each file."""
+        relative = path.relative_to(self.folder).as_posix()
+        return hashlib.sha256(relative.encode("utf-8")).hexdigest()[:24] + "@" + self.domain
+
+    def inline(self, html: str, error: Callable[[str], Exception]) -> tuple[str, tuple[InlineImage, ...]]:
+        """The HTML with each src naming a file turned into `cid:`, and those images (each once)."""
+        used: dict[Path, InlineImage] = {}
+
+        def to_cid(match: re.Match[str]) -> str:
+            if not match.group(1):
+                return match.group()
+            src = match.group(2) or match.group(3) or match.group(4) or ""
+            if not _names_a_file(src):
+                return match.group()
+            image = self._by_src.get(src)
+            if image is None:
+                image = self._by_src[src] = self._image(unescape(src), shared=False)
+            if isinstance(image, str):
+                raise error(image)
+            used.setdefault(image.path, image)
+            return f'{match.group(1)}"cid:{image.content_id}"'
+
+        html = _IMG_SRC.sub(to_cid, html)
+        return html, tuple(used.values())
 
 
 def _template_line(exc: BaseException) -> int | None:
@@ -179,6 +406,8 @@ def load_templates(campaign: Campaign) -> tuple[TemplateSet, list[Problem]]:
     if campaign.unsubscribe and campaign.unsubscribe.url:
         url_place = _key_place(campaign, "unsubscribe.url")
         loader.compile("unsubscribe.url", "url", campaign.unsubscribe.url, text_env, url_place)
+    fields = _row_fields(campaign, loader, text_env)
+    images = InlineImages(campaign.folder.resolve(), campaign.sender_domain)
     files = campaign.template
     for part, relative, env in (
         ("html", files.html, html_env),
@@ -188,8 +417,12 @@ def load_templates(campaign: Campaign) -> tuple[TemplateSet, list[Problem]]:
         if not relative:
             continue
         source = loader.read(campaign, relative)
-        if source is not None:
-            loader.compile(relative, part, source, env, TemplatePlace(relative))
+        if source is None:
+            continue
+        loader.compile(relative, part, source, env, TemplatePlace(relative))
+        if part != "text":
+            found = images.scan(source, markdown=part == "markdown")
+            loader.problems.extend(Problem(message, file=relative, line=line) for message, line in found)
     mailto = campaign.unsubscribe.mailto if campaign.unsubscribe else None
     templates = TemplateSet(
         loader.compiled,
@@ -197,12 +430,45 @@ def load_templates(campaign: Campaign) -> tuple[TemplateSet, list[Problem]]:
         markdown=bool(files.markdown),
         mailto=mailto,
         unsubscribe=campaign.unsubscribe is not None,
+        fields=fields,
+        images=images,
     )
     return templates, loader.problems
 
 
+def _row_fields(campaign: Campaign, loader: _Loader, env: Environment) -> RowFields:
+    """Compile the templates of to_name, cc, bcc and attachments, each placed at its key (or item) line."""
+    if campaign.to_name:
+        loader.compile("to_name", "to_name", campaign.to_name, env, _key_place(campaign, "to_name"))
+    chosen: dict[str, list[tuple[str, str]]] = {"cc": [], "bcc": []}
+    attachments = []
+    for key, values in (("cc", campaign.cc), ("bcc", campaign.bcc), ("attachments", campaign.attachments)):
+        for index, value in enumerate(values):
+            label = f"{key}.{index}" if is_template(value) else ""
+            if label:
+                loader.compile(label, label, value, env, _item_place(campaign, key, index))
+            if key == "attachments":
+                if label:
+                    attachments.append((index, label))
+            else:
+                chosen[key].append((label, value))
+    return RowFields(
+        folder=campaign.folder.resolve(),
+        to_name=bool(campaign.to_name),
+        cc=tuple(chosen["cc"]),
+        bcc=tuple(chosen["bcc"]),
+        attachments=tuple(attachments),
+    )
+
+
 def _key_place(campaign: Campaign, key: str) -> TemplatePlace:
     return TemplatePlace(campaign.path.name, campaign.line_of(key), key)
+
+
+def _item_place(campaign: Campaign, key: str, index: int) -> TemplatePlace:
+    """An item of a list key (`cc.1`) at its own line; a single value (`cc: "{{ x }}"`) at the key's."""
+    line = campaign.line_of(f"{key}.{index}") or campaign.line_of(key)
+    return TemplatePlace(campaign.path.name, line, f"{key}.{index}")
 
 
 class _Loader:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 from mailcast.campaign import Campaign
-from mailcast.errors import UsageError
+from mailcast.errors import Problem, UsageError
 from mailcast.planning import password_for
 from mailcast.settings import Settings
 from mailcast.transports import Delivery, open_connection
@@ -11,12 +14,27 @@ from mailcast.transports import Delivery, open_connection
 MAX_TEST_ADDRESSES = 20
 
 
-def send_test(
-    campaign: Campaign, settings: Settings, *, to: list[str], row: int | None = None
-) -> list[tuple[str, Delivery]]:
-    """Send one row's message to a few test addresses; nothing is recorded as campaign progress."""
+@dataclass(frozen=True)
+class SendTestResult:
+    """What each test address got; iterating gives (address, delivery) pairs."""
+
+    row: int
+    deliveries: list[tuple[str, Delivery]]
+    # the other rows' problems (strict validation): the campaign cannot be sent until they are fixed
+    warnings: tuple[Problem, ...] = ()
+
+    def __iter__(self) -> Iterator[tuple[str, Delivery]]:
+        return iter(self.deliveries)
+
+
+def send_test(campaign: Campaign, settings: Settings, *, to: list[str], row: int | None = None) -> SendTestResult:
+    """Send one row's message to a few test addresses; nothing is recorded as campaign progress.
+
+    Like `preview`, it works on a good row while other rows have problems (they are the result's
+    warnings); a bad row is refused with its problem.
+    """
     from mailcast.addresses import check_address
-    from mailcast.preview import PREVIEW_TOKEN, checked_composer, pick_recipient
+    from mailcast.preview import PREVIEW_TOKEN, checked_composer, pick_recipient, row_warnings
 
     if not 1 <= len(to) <= MAX_TEST_ADDRESSES:
         raise UsageError(
@@ -32,7 +50,7 @@ def send_test(
     if problems:
         raise UsageError("; ".join(problems), hint="Fix the --to addresses.")
     now = settings.clock()
-    report, composer = checked_composer(campaign)
+    report, composer = checked_composer(campaign, one_row=True)
     recipient = pick_recipient(report, row=row, email=None)
     connection = open_connection(
         campaign.transport,
@@ -56,4 +74,4 @@ def send_test(
             results.append((address, connection.send(campaign.sender_address, address, composed.data)))
     finally:
         connection.close()
-    return results
+    return SendTestResult(recipient.row, results, row_warnings(report))

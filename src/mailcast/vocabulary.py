@@ -18,10 +18,14 @@ from typing import Final, Literal, get_args
 RunStatus = Literal["sending", "paused", "completed", "cancelled", "failed"]
 FINISHED: Final[tuple[RunStatus, ...]] = ("completed", "cancelled")
 
-RecipientStatus = Literal["pending", "sending", "sent", "deferred", "failed", "skipped", "suppressed"]
+RecipientStatus = Literal[
+    "pending", "sending", "sent", "deferred", "failed", "skipped", "suppressed", "bounced", "complained"
+]
 RECIPIENT_STATUSES: Final[tuple[RecipientStatus, ...]] = get_args(RecipientStatus)
 IN_DOUBT: Final = "sending"
 UNDELIVERED: Final[tuple[RecipientStatus, ...]] = ("failed", "skipped", "suppressed")
+# Learnt after the server took the message, from a report read back from a mailbox (bounces import).
+AFTERWARDS: Final[tuple[RecipientStatus, ...]] = ("bounced", "complained")
 
 # Why a pass over a run stopped. From the state store's claim: `done` (nobody left to claim), `limit` (the
 # day's allowance is used up), `paused` or `cancelled` (by hand, meanwhile). From the send loop:

@@ -158,6 +158,40 @@ def read_settings() -> "Settings":
     return Settings(clock=clock, zone=local_zone(), env=env)
 
 
+def ask_missing_password(campaign: "Campaign", settings: "Settings") -> None:
+    """At a terminal, ask for the SMTP password (hidden, on stderr) when the variable that
+    transport.password_env names is not set, as mailmerge does: once per command, before anything is
+    sent; it goes into `settings.env`, where the core looks it up. Without a terminal (cron) nothing
+    is asked, and the core says which variable to set (exit 78)."""
+    from mailcast.campaign import SmtpTransport
+
+    transport = campaign.transport
+    if not isinstance(transport, SmtpTransport) or not transport.password_env:
+        return
+    name = transport.password_env
+    if settings.env.get(name) or not sys.stdin.isatty():
+        return
+    import getpass
+
+    from mailcast.errors import ConfigError
+
+    try:
+        password = getpass.getpass(
+            f"Password for {transport.username} at {transport.host} (${name} is not set): ", stream=sys.stderr
+        )
+    except EOFError:
+        password = ""
+    except KeyboardInterrupt:
+        sys.stderr.write("\n")  # the typing was hidden: end the prompt's line before "Interrupted."
+        raise
+    if not password:
+        raise ConfigError(
+            f"no password was typed for {transport.username} at {transport.host}, and {name} is not set",
+            hint=f"Type it at the prompt, or set the variable first: export {name}='…'",
+        )
+    settings.env = {**settings.env, name: password}
+
+
 def load(path: Path) -> "Campaign":
     from mailcast.campaign_file import load_campaign
 
@@ -181,6 +215,6 @@ def main() -> None:
 
 
 # The commands register themselves with `app` when imported.
-from mailcast.cli import campaign_commands, run_commands, suppress_commands  # noqa: E402
+from mailcast.cli import bounce_commands, campaign_commands, run_commands, suppress_commands  # noqa: E402
 
-__all__ = ["app", "campaign_commands", "main", "run_commands", "suppress_commands"]
+__all__ = ["app", "bounce_commands", "campaign_commands", "main", "run_commands", "suppress_commands"]

@@ -4,6 +4,7 @@
 """
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -14,6 +15,7 @@ from mailcast.cli import (
     CampaignArg,
     JsonOpt,
     StateOpt,
+    ask_missing_password,
     command,
     console_for_output,
     load,
@@ -23,8 +25,11 @@ from mailcast.cli import (
 from mailcast.errors import ExitCode
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from rich.console import Console
 
+    from mailcast.errors import Problem
     from mailcast.outcomes import SendOutcome
 
 
@@ -59,7 +64,7 @@ def check_command(campaign_file: CampaignArg, as_json: JsonOpt = False) -> None:
             print_json({"ok": False, "errors": [p.as_dict() for p in exc.problems], "warnings": []})
             raise typer.Exit(int(exc.exit_code)) from None
         campaign, config_problems = exc.partial, exc.problems
-    report = check_campaign(campaign)
+    report = check_campaign(campaign, env=os.environ)  # a password variable not set here is a warning
     errors = config_problems + report.errors
     if as_json:
         print_json(
@@ -83,6 +88,14 @@ def check_command(campaign_file: CampaignArg, as_json: JsonOpt = False) -> None:
         raise typer.Exit(int(ExitCode.CONFIG))
     if errors:
         raise typer.Exit(int(ExitCode.DATA))
+
+
+def _other_rows(warnings: "Sequence[Problem]") -> None:
+    """Other rows' problems, on stderr: this row can be looked at; the campaign cannot be sent yet."""
+    if warnings:
+        from mailcast.display import make_console, show_problems
+
+        show_problems(make_console(stderr=True), [], warnings)
 
 
 @command("preview")
@@ -111,6 +124,7 @@ def preview_command(
 
     message = preview_message(campaign, now=settings.clock(), row=row, email=email)
     show_message(console, message.data, row=message.row)
+    _other_rows(message.warnings)
 
 
 @command("send")
@@ -147,6 +161,8 @@ def send_command(
 
     campaign = load(campaign_file)
     settings = read_settings()
+    if not dry_run:  # a dry run connects to nothing
+        ask_missing_password(campaign, settings)
     store = open_store(ctx, must_exist=dry_run)
     console = console_for_output()
     options = SendOptions(
@@ -223,10 +239,13 @@ def send_test_command(
     from mailcast.testsend import send_test
 
     campaign = load(campaign_file)
-    results = send_test(campaign, read_settings(), to=to, row=row)
+    settings = read_settings()
+    ask_missing_password(campaign, settings)
+    results = send_test(campaign, settings, to=to, row=row)
     console = console_for_output()
     for address, delivery in results:
         console.print(f"{delivery.status}: {address}: {delivery.reply}", markup=False, soft_wrap=True)
+    _other_rows(results.warnings)
     if any(d.status != "sent" for _, d in results):
         raise typer.Exit(int(ExitCode.UNDELIVERED))
 

@@ -34,6 +34,7 @@ def open_connection(
         config,
         password=password,
         ssl_context=ssl_context,
+        ca_file=(folder / config.ca_file).resolve() if config.ca_file else None,
         sleep=sleep,
         max_attempts=max_attempts,
         should_stop=should_stop,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mailbox
+from collections.abc import Sequence
 from pathlib import Path
 
 from mailcast.errors import ConfigError
@@ -20,7 +21,8 @@ class MaildirConnection:
                 hint="Check transport.path: its folder must be writable.",
             ) from None
 
-    def send(self, sender: str, recipient: str, message: bytes) -> Delivery:
+    def send(self, sender: str, recipient: str, message: bytes, *, also: Sequence[str] = ()) -> Delivery:
+        """One copy in the Maildir, whoever else the message is for (`also`: Cc and Bcc)."""
         try:
             self.box.add(message.replace(b"\r\n", b"\n"))
         except OSError as exc:

@@ -23,13 +23,17 @@ The retry policy is pure functions, tested with plain values and no sleeping.
 from __future__ import annotations
 
 import contextlib
+import functools
+import ipaddress
 import re
 import smtplib
+import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from mailcast.campaign import SmtpTransport
+from mailcast.campaign import SmtpTransport, ehlo_name_problem
 from mailcast.errors import ConfigError, SmtpAuthError, SmtpUnavailableError
 from mailcast.transports.base import Delivery
 
@@ -66,6 +70,45 @@ def _text(reply: bytes | str) -> str:
     return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
 
 
+@functools.cache
+def machine_name() -> str:
+    """The machine's fully qualified name, looked up once (it may ask DNS)."""
+    return socket.getfqdn()
+
+
+def default_ehlo_name(fqdn: str, local_address: str) -> str:
+    """The name mailcast gives after EHLO without transport.helo: the machine's fully qualified name;
+    when it has none (no dot, or localhost), the address the connection leaves from, as an address
+    literal ([192.0.2.1], [IPv6:2001:db8::1])."""
+    if "." in fqdn and fqdn.split(".")[0].lower() != "localhost" and ehlo_name_problem(fqdn) is None:
+        return fqdn
+    address = ipaddress.ip_address(local_address.split("%")[0])
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return f"[IPv6:{address}]" if address.version == 6 else f"[{address}]"
+
+
+def trust_store(ca_file: Path | None) -> ssl.SSLContext:
+    """The context that verifies the server's certificate: the system's CAs, or with transport.ca_file
+    only the CAs in that PEM file."""
+    if ca_file is None:
+        return ssl.create_default_context()
+    hint = (
+        "Give transport.ca_file the PEM file of the CA that signed the server's certificate "
+        "(a path relative to the campaign file)."
+    )
+    try:
+        return ssl.create_default_context(cafile=str(ca_file))
+    except FileNotFoundError:
+        raise ConfigError(f"transport.ca_file: file {ca_file} not found", hint=hint) from None
+    except ssl.SSLError as exc:
+        raise ConfigError(
+            f"transport.ca_file: {ca_file} holds no CA certificate in PEM form ({exc.reason or exc})", hint=hint
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"transport.ca_file: cannot read {ca_file}: {exc.strerror}", hint=hint) from None
+
+
 class SmtpConnection:
     def __init__(
         self,
@@ -73,6 +116,7 @@ class SmtpConnection:
         *,
         password: str | None,
         ssl_context: ssl.SSLContext | None = None,
+        ca_file: Path | None = None,
         sleep: Callable[[float], None] = time.sleep,
         max_attempts: int = 4,
         should_stop: Callable[[], bool] = lambda: False,
@@ -81,7 +125,8 @@ class SmtpConnection:
         self.host = config.host
         self.port = config.effective_port
         self.password = password
-        self.context = ssl_context
+        self.context = ssl_context  # when given, used as it is; else made from ca_file (transport.ca_file, resolved)
+        self.ca_file = ca_file
         self.sleep = sleep
         self.max_attempts = max_attempts
         self.should_stop = should_stop  # true once the run is stopping: no new attempt starts
@@ -94,19 +139,26 @@ class SmtpConnection:
 
     def _context(self) -> ssl.SSLContext:
         if self.context is None:
-            self.context = ssl.create_default_context()
+            self.context = trust_store(self.ca_file)
         return self.context
+
+    def _ehlo_name(self, smtp: smtplib.SMTP) -> str:
+        if self.config.helo:
+            return self.config.helo
+        return default_ehlo_name(machine_name(), str(smtp.sock.getsockname()[0]) if smtp.sock else "127.0.0.1")
 
     def _connect(self) -> None:
         config = self.config
         try:
+            # local_hostname given, so smtplib does not look the machine's name up again for each connection
             if config.security == "tls":
                 smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                    self.host, self.port, timeout=config.timeout, context=self._context()
+                    self.host, self.port, machine_name(), timeout=config.timeout, context=self._context()
                 )
             else:
-                smtp = smtplib.SMTP(self.host, self.port, timeout=config.timeout)
+                smtp = smtplib.SMTP(self.host, self.port, machine_name(), timeout=config.timeout)
             try:
+                smtp.local_hostname = self._ehlo_name(smtp)  # said at each EHLO, also the one after STARTTLS
                 smtp.ehlo()
                 if config.security == "starttls":
                     if not smtp.has_extn("starttls"):
@@ -135,8 +187,11 @@ class SmtpConnection:
         except ssl.SSLCertVerificationError as exc:
             raise SmtpUnavailableError(
                 f"the certificate of {self.where} could not be verified: {exc.verify_message}",
-                hint="Check transport.host is the name on the server's certificate; a private CA can be "
-                "trusted with SSL_CERT_FILE=/path/to/ca.pem.",
+                hint="Check transport.host is the name on the server's certificate, and that transport.ca_file "
+                f"({config.ca_file}) holds the CA that signed it."
+                if config.ca_file
+                else "Check transport.host is the name on the server's certificate; for a server whose "
+                "certificate comes from a private CA, give transport.ca_file: the CA's PEM file.",
             ) from None
         except (OSError, smtplib.SMTPException) as exc:
             raise SmtpUnavailableError(
@@ -151,15 +206,23 @@ class SmtpConnection:
                 self.smtp.close()
         self.smtp = None
 
-    def _attempt(self, sender: str, recipient: str, message: bytes) -> tuple[int, str]:
-        """One try over the open connection: the reply code and text that decided it."""
+    def _attempt(
+        self, sender: str, recipient: str, message: bytes, also: Sequence[str] = ()
+    ) -> tuple[int, str, tuple[tuple[str, str], ...]]:
+        """One try over the open connection: the reply code and text that decided it, and the envelope
+        recipients of `also` the server refused, with their replies."""
         smtp = self.smtp
         assert smtp is not None
+        refused: list[tuple[str, str]] = []
         code, reply_data = smtp.mail(sender)
         reply: bytes | str = reply_data
         if code == 250:
             code, reply = smtp.rcpt(recipient)
             if code in (250, 251):
+                for other in also:  # Cc and Bcc: one refused is noted; the message goes to the others
+                    other_code, other_reply = smtp.rcpt(other)
+                    if other_code not in (250, 251):
+                        refused.append((other, f"{other_code} {_text(other_reply)}"))
                 code, reply = smtp.docmd("data")
                 if code == 354:
                     # An error while the message goes out leaves the server without its final
@@ -176,9 +239,9 @@ class SmtpConnection:
                 smtp.rset()
             except (smtplib.SMTPException, OSError):
                 self._drop()
-        return code, _text(reply)
+        return code, _text(reply), tuple(refused)
 
-    def send(self, sender: str, recipient: str, message: bytes) -> Delivery:
+    def send(self, sender: str, recipient: str, message: bytes, *, also: Sequence[str] = ()) -> Delivery:
         delays = backoff_delays(self.max_attempts)
         last_code: int | None = None
         last = ""
@@ -194,7 +257,7 @@ class SmtpConnection:
                     last = exc.message
                     continue
             try:
-                code, reply = self._attempt(sender, recipient, message)
+                code, reply, refused = self._attempt(sender, recipient, message, also)
             except _MaybeDelivered as exc:
                 return Delivery(
                     "in_doubt",
@@ -217,7 +280,7 @@ class SmtpConnection:
                     "Nothing was marked sent.",
                 )
             if code == 250:
-                return Delivery("sent", code, text, attempts=attempt)
+                return Delivery("sent", code, text, attempts=attempt, refused=refused)
             if not is_temporary(code):
                 return Delivery("failed", code, text, suppress=suppresses(code, reply), attempts=attempt)
             last_code, last = code, text
