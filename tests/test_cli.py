@@ -14,6 +14,7 @@ from helpers import mailcast, write_campaign
 COMMANDS = [
     "init", "check", "preview", "send", "test", "run-due", "status", "pause", "resume", "cancel",
     "warmup", "report", "suppress", "suppress list", "suppress add", "suppress remove", "suppress import",
+    "bounces", "bounces import",
 ]  # fmt: skip
 ROOT = Path(__file__).parent.parent
 

@@ -125,7 +125,7 @@ class _Reader:
 
     def _match(self, report: Report, verdict: Verdict) -> SentTo | None:
         """By VERP tag, else by the original Message-ID, else by the failed address."""
-        for address in report.envelope_to:
+        for address in [*report.envelope_to, *report.original_return_paths]:
             for bounce_address in self.bounce_addresses:
                 tag = verp_tag(address, bounce_address)
                 found = self.store.find_sent(tag=tag) if tag else None

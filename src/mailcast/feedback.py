@@ -22,11 +22,10 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email import policy
 from email.message import Message
 from email.parser import BytesParser
-from email.policy import Compat32
 from email.utils import collapse_rfc2231_value, getaddresses
 from typing import Literal
 
@@ -87,7 +86,7 @@ class Report:
     subject: str
     # the envelope sender of the original it quotes (an ARF report's Original-Mail-From, the quoted
     # Return-Path): where the original's VERP tag is when the report went elsewhere, as ARF reports do
-    original_return_paths: list[str]
+    original_return_paths: list[str] = field(default_factory=list)
 
 
 def read_report(raw: bytes, *, unsubscribe_addresses: frozenset[str] = frozenset()) -> Report:
@@ -382,7 +381,7 @@ def _original_return_paths(parts: list[Message]) -> list[str]:
     return _unique(addresses)
 
 
-class _PlainHeaders(Compat32):
+class _PlainHeaders(policy.Compat32):
     """compat32 with every header value a str (compat32 gives an `email.header.Header` for bytes
     that are not ASCII, on which flufl.bounce's detectors fail): such bytes become U+FFFD."""
 
@@ -483,8 +482,8 @@ def _header_blocks(text: str) -> list[_Fields]:
         elif line[0] in " \t" and name:
             block[name][-1] = _clean(block[name][-1] + " " + line)
         else:
-            field, colon, value = line.partition(":")
-            name = field.strip().lower() if colon and _FIELD_NAME.fullmatch(field.strip()) else ""
+            label, colon, value = line.partition(":")
+            name = label.strip().lower() if colon and _FIELD_NAME.fullmatch(label.strip()) else ""
             if name:
                 block.setdefault(name, []).append(_clean(value))
     if block:

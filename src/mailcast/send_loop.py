@@ -75,6 +75,7 @@ class Pass:
         self.settings, self.options, self.progress = settings, options, progress
         self.campaign = plan.campaign
         self.sender = plan.campaign.sender_address
+        self.bounce_address = plan.campaign.bounce_address
         self.rate = plan.campaign.limits.rate
         self.day: date | None = None  # the day whose allowance applies; set at the first claim
         self.allowance = plan.allowance
@@ -126,7 +127,9 @@ class Pass:
             while (job := self._next()) is not None:
                 try:
                     delivery = job.noted(
-                        connection.send(self.sender, job.claimed.email, job.data, also=[*job.cc, *job.bcc])
+                        connection.send(
+                            self._envelope_sender(job), job.claimed.email, job.data, also=[*job.cc, *job.bcc]
+                        )
                     )
                 except BaseException:  # nothing was accepted: the recipient goes back to pending
                     with self.lock:
@@ -148,6 +151,14 @@ class Pass:
                 self.working -= 1
                 if self.working == 0:
                     self.finished.set()
+
+    def _envelope_sender(self, job: Job) -> str:
+        """MAIL FROM: the From address, or with `bounce_address` its VERP form, bounces+TAG@domain,
+        whose tag tells `bounces import` which run and recipient a bounce is about."""
+        if self.bounce_address is None:
+            return self.sender
+        local, _, domain = self.bounce_address.rpartition("@")
+        return f"{local}+{job.claimed.tag}@{domain}"
 
     def _show(self, email: str, delivery: Delivery) -> None:
         """Progress output; if its terminal or pipe has gone away, sending goes on without it."""
