@@ -1,6 +1,7 @@
 """A real SMTP server on 127.0.0.1 for tests and benchmarks (aiosmtpd), with chosen misbehaviour.
 
-Run as a script for benchmarks: `python tests/smtp_server.py [--port N] [--delay S]` prints the port.
+Run as a script for benchmarks: `python tests/smtp_server.py [--port N] [--delay S] [--pipelining]` prints
+the port.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ class Behaviour:
     # keep the whole message of these recipients, then hold the reply back (a minute): a sender killed meanwhile
     # has handed the message over without learning so
     hold_reply: set[str] = field(default_factory=set)
+    # advertise PIPELINING (RFC 2920) after EHLO
+    pipelining: bool = False
 
 
 class Handler:
@@ -66,6 +69,8 @@ class Handler:
         self.drop_done = False
         self.rcpt_count = 0  # RCPT commands seen, accepted or not
         self.ehlo_names: list[str] = []  # the name each EHLO gave, in order
+        # per MAIL command, in order: whether its RCPT and DATA had already arrived when MAIL was handled
+        self.flights: list[bool] = []
 
     async def _wait(self) -> None:
         if self.b.delay:
@@ -77,11 +82,18 @@ class Handler:
         session.host_name = hostname  # what aiosmtpd does itself when there is no hook
         with self.lock:
             self.ehlo_names.append(hostname)
+        if self.b.pipelining:
+            responses.insert(len(responses) - 1, "250-PIPELINING")
         return responses
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
+        # what the client sent after MAIL that the server has not read yet (a private attribute of
+        # asyncio's StreamReader, fine in a test server)
+        waiting = bytes(getattr(getattr(server, "_reader", None), "_buffer", b"")).upper().split(b"\r\n")
+        with self.lock:
+            self.flights.append(any(line.startswith(b"RCPT TO:") for line in waiting) and b"DATA" in waiting)
         await self._wait()
         envelope.mail_from = address
         envelope.mail_options.extend(options)
@@ -213,6 +225,17 @@ class TestServer(Controller):
             return list(self.handler_.ehlo_names)
 
     @property
+    def pipelined_flights(self) -> int:
+        """MAIL commands that arrived with their RCPT and DATA in one flight."""
+        with self.handler_.lock:
+            return sum(self.handler_.flights)
+
+    @property
+    def mail_commands(self) -> int:
+        with self.handler_.lock:
+            return len(self.handler_.flights)
+
+    @property
     def connections(self) -> int:
         return int(self.counter.connections)
 
@@ -232,8 +255,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--pipelining", action="store_true", help="advertise PIPELINING after EHLO")
     args = parser.parse_args()
-    server = TestServer(Behaviour(delay=args.delay), port=args.port)
+    server = TestServer(Behaviour(delay=args.delay, pipelining=args.pipelining), port=args.port)
     server.handler_.messages = _Discard()
     server.start()
     print(server.port, flush=True)

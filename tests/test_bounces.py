@@ -154,11 +154,24 @@ def test_a_hard_bounce_marks_the_recipient_bounced_and_suppressed(
 def test_matching_by_verp_tag_alone(tmp_path: Path, smtp_server: Callable[..., TestServer]) -> None:
     server = smtp_server()
     campaign, state = send(tmp_path, server)
-    envelope, _ = sent_to(server, "fay@example.com")
-    # forwarded on: the failed address is one mailcast never sent to, and no Message-ID is quoted
-    report = dsn("fay.old@elsewhere.example.net", to=envelope)
-    assert import_json(maildir(tmp_path / "box", report), state)["counts"]["hard"] == 1
-    assert statuses(campaign, state)["fay@example.com"] == "bounced"
+    envelope, _ = sent_to(server, "fay@example.com")  # run 1's
+    assert mailcast("send", str(campaign), "--yes", "--again", state=state, now=NOW).code == 0  # run 2, same people
+    # no Message-ID quoted: only the tag tells which of fay's two messages bounced
+    assert import_json(maildir(tmp_path / "box", dsn("fay@example.com", to=envelope)), state)["counts"]["hard"] == 1
+    run1 = mailcast("report", str(campaign), "--json", "--run", "1", state=state).json()
+    run2 = mailcast("report", str(campaign), "--json", "--run", "2", state=state).json()
+    assert next(r for r in run1["recipients"] if r["email"] == "fay@example.com")["status"] == "bounced"
+    assert next(r for r in run2["recipients"] if r["email"] == "fay@example.com")["status"] == "sent"
+
+
+def test_a_bounce_about_a_cc_is_not_the_to_recipients(tmp_path: Path, smtp_server: Callable[..., TestServer]) -> None:
+    server = smtp_server()
+    campaign, state = send(tmp_path, server)
+    envelope, _ = sent_to(server, "zoe@example.org")
+    # the archive copy (a Bcc) bounced: same envelope sender, another final recipient
+    result = import_json(maildir(tmp_path / "box", dsn("archive@example.net", to=envelope, status="5.2.2")), state)
+    assert (result["counts"]["hard"], result["counts"]["unmatched"]) == (0, 1)
+    assert statuses(campaign, state)["zoe@example.org"] == "sent" and suppressed(state) == {}
 
 
 def test_matching_by_message_id_alone(tmp_path: Path, smtp_server: Callable[..., TestServer]) -> None:
@@ -183,24 +196,47 @@ def test_a_complaint_and_an_unsubscribe_mail(tmp_path: Path, smtp_server: Callab
     assert (status["sent"], status["complained"], status["bounced"]) == (10, 1, 0)
 
 
-def test_soft_bounces_are_noted_and_three_in_30_days_suppress(
+def test_soft_bounces_are_noted_and_three_messages_in_30_days_suppress(
     tmp_path: Path, smtp_server: Callable[..., TestServer]
 ) -> None:
     server = smtp_server()
     campaign, state = send(tmp_path, server)
-    envelope, _ = sent_to(server, "ray@example.org")
     first = import_json(maildir(tmp_path / "b1", sample("postfix-delayed")), state)
     assert first["counts"]["soft"] == 1
     report = mailcast("report", str(campaign), "--json", state=state).json()
     ray = next(r for r in report["recipients"] if r["email"] == "ray@example.org")
     assert ray["status"] == "sent" and "4.2.2" in ray["last_reply"]
+    # more delay warnings about that same message count once
+    envelope, _ = sent_to(server, "ray@example.org")
+    again = [dsn("ray@example.org", to=envelope, status="4.2.2", report_id=f"warning{n}") for n in (2, 3)]
+    import_json(maildir(tmp_path / "b2", *again), state)
     assert suppressed(state) == {}
-    more = [dsn("ray@example.org", to=envelope, status="4.2.2", report_id=f"soft{n}") for n in (2, 3)]
-    import_json(maildir(tmp_path / "b2", *more), state)
+    # two more messages (runs 2 and 3) soft-bounce too: three messages in 30 days
+    for run in (2, 3):
+        before = len(server.messages)
+        assert mailcast("send", str(campaign), "--yes", "--again", state=state, now=NOW).code == 0
+        envelope = next(m.mail_from for m in server.messages[before:] if m.to == "ray@example.org")
+        report = dsn("ray@example.org", to=envelope, status="4.2.2", report_id=f"run{run}")
+        import_json(maildir(tmp_path / f"b{run + 1}", report), state)
     entry = mailcast("suppress", "list", "--json", state=state, now=NOW).json()
     assert [(e["email"], e["expires_at"][:10]) for e in entry] == [("ray@example.org", "2026-12-31")]
     later = mailcast("suppress", "list", "--json", state=state, now="2027-01-01T10:00:00+00:00").json()
     assert later == []  # suppressed for 30 days only
+
+
+def test_soft_bounces_never_shorten_an_unsubscribe(tmp_path: Path, smtp_server: Callable[..., TestServer]) -> None:
+    server = smtp_server()
+    campaign, state = send(tmp_path, server)
+    for _ in (2, 3):
+        assert mailcast("send", str(campaign), "--yes", "--again", state=state, now=NOW).code == 0
+    envelopes = [m.mail_from for m in server.messages if m.to == "zoe@example.org"]  # runs 1, 2 and 3
+    import_json(maildir(tmp_path / "b1", sample("unsubscribe")), state)  # zoe unsubscribes: for good
+    soft = [dsn("zoe@example.org", to=e, status="4.2.2", report_id=e) for e in envelopes]
+    assert import_json(maildir(tmp_path / "b2", *soft), state)["counts"]["soft"] == 3
+    later = mailcast("suppress", "list", "--json", state=state, now="2027-06-01T10:00:00+00:00").json()
+    assert [(e["email"].lower(), e["reason"], e["expires_at"]) for e in later] == [
+        ("zoe@example.org", "unsubscribed", None)
+    ]
 
 
 def test_importing_twice_changes_nothing_the_second_time(

@@ -246,3 +246,34 @@ def test_ctrl_c_outside_a_send_exits_130(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr("mailcast.checks.check_campaign", interrupted)
     result = mailcast("check", str(write_campaign(tmp_path / "c", 2)), state=tmp_path / "state.db")
     assert result.code == 130 and "Interrupted" in result.err
+
+
+def test_run_due_meeting_another_state_file_says_so(tmp_path: Path) -> None:
+    folder = tmp_path / "campaigns"
+    campaign = write_campaign(folder / "news", 3)
+    home = tmp_path / "home.db"
+    assert mailcast("send", str(campaign), "--yes", "--limit", "1", state=home).code == 75
+    other = mailcast("run-due", str(folder), state=tmp_path / "other.db")
+    assert other.code == 74 and str(home) in other.err
+    assert len(maildir_recipients(folder / "news" / "outbox")) == 1
+
+
+def test_a_state_file_emptied_mid_run_stops_the_send(tmp_path: Path, smtp_server: Callable[..., TestServer]) -> None:
+    server = smtp_server(delay=0.05)
+    campaign = write_campaign(tmp_path / "c", 40, transport=smtp(server.port))
+    state = tmp_path / "state.db"
+    proc = start_mailcast("send", str(campaign), "--yes", state=state)
+    wait_for_messages(server, 5)
+    state.write_bytes(b"")
+    seen = len(server.messages)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 74 and "emptied" in err
+    assert len(server.messages) <= seen + 1
+
+
+def test_read_only_commands_refuse_what_is_left_of_a_deleted_state_file(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    (tmp_path / "state.db-wal").write_bytes(b"\0" * 32)
+    for command in (["status"], ["warmup"], ["suppress", "list"]):
+        result = mailcast(*command, state=state)
+        assert result.code == 74 and "deleted" in result.err, command

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mailcast.errors import ExitCode, StateError
-from mailcast.state import SCHEMA_VERSION, Claimed, NewRecipient, StateStore
+from mailcast.state import SCHEMA_VERSION, Claimed, NewRecipient, Outcome, StateStore
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
 DAY = date(2026, 12, 1)
@@ -75,7 +75,7 @@ def test_claims_go_in_row_order_and_record_outcomes(tmp_path: Path) -> None:
         run = new_run(store, 3)
         first = store.claim(run, day=DAY, limit=None, now=NOW)
         assert isinstance(first, Claimed) and first.row == 1 and first.values == {"name": "P1"}
-        store.record(run, first.key, status="sent", reply="250 ok", message_id="<m1@x>", day=DAY, now=NOW)
+        store.record(run, Outcome(first.key, "sent", "250 ok", "<m1@x>", DAY, NOW))
         second = store.claim(run, day=DAY, limit=None, now=NOW)
         assert isinstance(second, Claimed) and second.row == 2
         counts = store.counts(run.id)
@@ -105,16 +105,8 @@ def test_deferred_gives_allowance_back_and_failed_counts_as_rejected(tmp_path: P
         for status in ("sent", "failed", "deferred"):
             claimed = store.claim(run, day=DAY, limit=None, now=NOW)
             assert isinstance(claimed, Claimed)
-            store.record(
-                run,
-                claimed.key,
-                status=status,
-                reply=status,
-                message_id="",
-                day=DAY,
-                now=NOW,
-                retry_at=NOW + timedelta(minutes=10) if status == "deferred" else None,
-            )
+            retry_at = NOW + timedelta(minutes=10) if status == "deferred" else None
+            store.record(run, Outcome(claimed.key, status, status, "", DAY, NOW, retry_at=retry_at))
         (day,) = store.domain_days("example.com")
         assert (day.claimed, day.sent, day.rejected) == (2, 1, 1)
         assert store.next_retry(run.id) == NOW + timedelta(minutes=10)

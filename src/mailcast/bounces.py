@@ -129,7 +129,8 @@ class _Reader:
             for bounce_address in self.bounce_addresses:
                 tag = verp_tag(address, bounce_address)
                 found = self.store.find_sent(tag=tag) if tag else None
-                if found is not None:
+                # the tag is the whole message's: a bounce about its Cc or Bcc is not about its To
+                if found is not None and (not verdict.address or verdict.address == found.key):
                     return found
         for message_id in report.original_message_ids:
             found = self.store.find_sent(message_id=message_id)
@@ -138,7 +139,7 @@ class _Reader:
         return self.store.find_sent(key=verdict.address.lower()) if verdict.address else None
 
     def _soft(self, sent: SentTo, verdict: Verdict) -> FeedbackChange:
-        earlier = self.store.soft_bounces_since(sent.key, self.now - SOFT_WINDOW)
+        earlier = self.store.soft_bounces_since(sent.key, self.now - SOFT_WINDOW, besides_run=sent.run_id)
         suppress = earlier + 1 >= SOFT_LIMIT
         return FeedbackChange(
             key=sent.key,

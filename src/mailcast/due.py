@@ -9,6 +9,7 @@ from pathlib import Path
 from mailcast.campaign import Campaign
 from mailcast.campaign_file import load_campaign
 from mailcast.errors import CampaignBusyError, ExitCode, MailcastError, UsageError
+from mailcast.integrity import check_state_file
 from mailcast.schedule import occurrences_due, schedule_zone
 from mailcast.sending import SendOptions, SendOutcome, SendProgress, Settings, send_campaign
 from mailcast.state import StateStore
@@ -94,6 +95,7 @@ def _run_one(
     campaign: Campaign | None = None
     try:
         campaign = load_campaign(file)
+        check_state_file(campaign, store)  # its runs are in another state file: say so, every time
         action, options = _what_is_due(campaign, store, settings)
         if action is None:
             return None

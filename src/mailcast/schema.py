@@ -71,6 +71,7 @@ CREATE TABLE feedback_seen (
 );
 CREATE TABLE soft_bounces (
     key TEXT NOT NULL,
+    run_id INTEGER,
     at TEXT NOT NULL,
     status TEXT
 );
@@ -127,7 +128,7 @@ def _to_v3(db: sqlite3.Connection) -> None:
         "CREATE INDEX recipients_tag ON recipients (tag)",
         "CREATE INDEX recipients_key ON recipients (key)",
         "CREATE TABLE feedback_seen (report_id TEXT PRIMARY KEY, kind TEXT NOT NULL, at TEXT NOT NULL)",
-        "CREATE TABLE soft_bounces (key TEXT NOT NULL, at TEXT NOT NULL, status TEXT)",
+        "CREATE TABLE soft_bounces (key TEXT NOT NULL, run_id INTEGER, at TEXT NOT NULL, status TEXT)",
         "CREATE INDEX soft_bounces_key ON soft_bounces (key, at)",
     ):
         db.execute(statement)

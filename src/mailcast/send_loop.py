@@ -19,7 +19,7 @@ from mailcast.compose import Composer
 from mailcast.message import HeaderInjectionError
 from mailcast.planning import SendOptions, SendPlan, allowance_today
 from mailcast.settings import Settings
-from mailcast.state import Claimed, Run, StateStore
+from mailcast.state import Claimed, Outcome, Run, StateStore
 from mailcast.templates import Rendered, TemplateRenderError
 from mailcast.transports import Connection, Delivery
 from mailcast.vocabulary import IN_DOUBT, StopReason
@@ -90,6 +90,7 @@ class Pass:
         self.max_streak = plan.campaign.limits.max_rejections_in_a_row
         self.streak: list[tuple[str, date, bool]] = []  # permanent rejections in a row: (key, day, suppressed)
         self.rejected_alike: str | None = None  # the reply, once a streak stopped the run
+        self.claims = GroupClaims(store, run)
 
     def _watch_rejections(self, job: Job, delivery: Delivery) -> None:
         """A server that rejects everyone alike is not that many bad addresses. After a streak of
@@ -123,8 +124,10 @@ class Pass:
             thread.join()
 
     def work(self, connection: Connection) -> None:
+        sent: Outcome | None = None  # the last message's 250, recorded with the next claim (one sync for both)
         try:
-            while (job := self._next()) is not None:
+            while (job := self._next(sent)) is not None:
+                sent = None
                 try:
                     delivery = job.noted(
                         connection.send(
@@ -135,8 +138,12 @@ class Pass:
                     with self.lock:
                         self.store.release_claim(self.run, job.claimed.key, day=job.day)
                     raise
+                outcome = _outcome(job, delivery, self.settings.clock())
+                if delivery.status == "sent" and not self.rate:
+                    sent = outcome
+                else:  # failures at once (the rejection streak reads them), and with a rate cap nothing waits
+                    self.store.record(self.run, outcome)
                 with self.lock:
-                    _record(self.store, self.run, job, delivery, self.settings.clock())
                     self.tally[delivery.status] += 1
                     self._watch_rejections(job, delivery)
                     self._show(job.claimed.email, delivery)
@@ -181,68 +188,145 @@ class Pass:
         if wait > 0:
             self.settings.sleep(wait)
 
-    def _next(self) -> Job | None:
-        """Claim and compose the next message, or None when this pass is over."""
+    def _next(self, sent: Outcome | None) -> Job | None:
+        """Claim and compose the next message, or None when this pass is over. `sent`, the outcome
+        of the worker's last message, is recorded with the claim, or on its own when none comes."""
         self._wait_for_turn()
-        store, run, options = self.store, self.run, self.options
-        with self.lock:
-            while self.stop is None:
-                if self.settings.stop.is_set():
-                    self.stop = "interrupted"
-                    break
-                if options.limit is not None and self.started >= options.limit:
-                    self.stop = "limit-option"
-                    break
-                moment = self.settings.clock()
-                today = local_day(moment, self.settings.zone)
-                if today != self.day:  # the first claim, or past midnight: this day's allowance applies
-                    self.day = today
-                    self.allowance = allowance_today(store, self.campaign, moment, self.settings.zone)
-                claimed = store.claim(run, day=today, limit=self.allowance.limit, now=moment)
-                if isinstance(claimed, str):
-                    self.stop = claimed
-                    break
-                self.started += 1
-                try:
-                    composed = self.composer.compose(
-                        values=claimed.values,
-                        email=claimed.email,
-                        run_token=run.token,
-                        key=claimed.key,
-                        date=moment,
-                        rendered=self.checked.get(claimed.row),
-                    )
-                except (TemplateRenderError, HeaderInjectionError) as exc:
-                    store.record(
-                        run,
-                        claimed.key,
-                        status="failed",
-                        reply=f"not sent: {exc.message}",
-                        message_id="",
-                        day=today,
-                        now=moment,
-                        counted=False,
-                    )
-                    self.tally["failed"] += 1
-                    continue
-                except BaseException:  # not built, so not sent
-                    store.release_claim(run, claimed.key, day=today)
-                    raise
-                return Job(claimed, composed.message_id, composed.data, today, composed.cc, composed.bcc)
+        while (ticket := self._ticket()) is not None:
+            today, limit, moment = ticket
+            # outside the pass lock: group commit
+            claimed = self.claims.take(day=today, limit=limit, now=moment, outcome=sent)
+            sent = None
+            if isinstance(claimed, str):
+                with self.lock:
+                    self.started -= 1
+                    self.stop = self.stop or claimed
+                return None
+            job = self._compose(claimed, today, moment)
+            if job is not None:
+                return job
+        if sent is not None:
+            self.store.record(self.run, sent)
         return None
 
+    def _ticket(self) -> tuple[date, int | None, datetime] | None:
+        """Whether another claim may be made now, and for which day and allowance; counts it."""
+        with self.lock:
+            if self.stop is not None:
+                return None
+            if self.settings.stop.is_set():
+                self.stop = "interrupted"
+                return None
+            if self.options.limit is not None and self.started >= self.options.limit:
+                self.stop = "limit-option"
+                return None
+            moment = self.settings.clock()
+            today = local_day(moment, self.settings.zone)
+            if today != self.day:  # the first claim, or past midnight: this day's allowance applies
+                self.day = today
+                self.allowance = allowance_today(self.store, self.campaign, moment, self.settings.zone)
+            self.started += 1
+            return today, self.allowance.limit, moment
 
-def _record(store: StateStore, run: Run, job: Job, delivery: Delivery, moment: datetime) -> None:
-    retry_at = moment + RETRY_DEFERRED_AFTER if delivery.status == "deferred" else None
-    store.record(
-        run,
+    def _compose(self, claimed: Claimed, today: date, moment: datetime) -> Job | None:
+        """The claimed recipient's message; None when it cannot be built (that row fails, not sent)."""
+        try:
+            composed = self.composer.compose(
+                values=claimed.values,
+                email=claimed.email,
+                run_token=self.run.token,
+                key=claimed.key,
+                date=moment,
+                rendered=self.checked.get(claimed.row),
+            )
+        except (TemplateRenderError, HeaderInjectionError) as exc:
+            failed = Outcome(claimed.key, "failed", f"not sent: {exc.message}", "", today, moment, counted=False)
+            self.store.record(self.run, failed)
+            with self.lock:
+                self.tally["failed"] += 1
+            return None
+        except BaseException:  # not built, so not sent
+            self.store.release_claim(self.run, claimed.key, day=today)
+            raise
+        return Job(claimed, composed.message_id, composed.data, today, composed.cc, composed.bcc)
+
+
+class GroupClaims:
+    """Group commit: claims from every worker are committed together. While one durable commit
+    (with its disk sync) runs, the claims that arrive wait and go in the next one, so N
+    connections do not queue behind N syncs. Each worker still gets its claim only once it is on
+    disk: no message is handed over before its claim."""
+
+    def __init__(self, store: StateStore, run: Run) -> None:
+        self.store, self.run = store, run
+        self._turn = threading.Condition()
+        self._waiting: list[_Ticket] = []
+        self._committing = False
+
+    def take(
+        self, *, day: date, limit: int | None, now: datetime, outcome: Outcome | None = None
+    ) -> Claimed | StopReason:
+        """The next claim, committed with the others waiting (and their outcomes to record)."""
+        ticket = _Ticket(day, limit, now, outcome)
+        with self._turn:
+            self._waiting.append(ticket)
+            while not ticket.answered:
+                if self._committing:
+                    self._turn.wait()
+                else:
+                    self._commit()
+        if ticket.error is not None:
+            raise ticket.error
+        assert ticket.result is not None
+        return ticket.result
+
+    def _commit(self) -> None:
+        """Claim for everyone waiting on the first one's day (past midnight, a day's claims never mix
+        with the next day's allowance), in one transaction: called holding the turn, released meanwhile."""
+        day = self._waiting[0].day
+        batch = [t for t in self._waiting if t.day == day]
+        self._waiting = [t for t in self._waiting if t.day != day]
+        limit, now = batch[-1].limit, max(t.now for t in batch)
+        self._committing = True
+        self._turn.release()
+        try:
+            outcomes = [t.outcome for t in batch if t.outcome is not None]
+            claimed, stop = self.store.claim_many(
+                self.run, len(batch), day=day, limit=limit, now=now, outcomes=outcomes
+            )
+            error: BaseException | None = None
+        except BaseException as exc:  # every worker of the batch raises it
+            claimed, stop, error = [], None, exc
+        finally:
+            self._turn.acquire()
+        for index, ticket in enumerate(batch):
+            ticket.answered = True
+            ticket.error = error
+            ticket.result = claimed[index] if index < len(claimed) else (stop or "done")
+        self._committing = False
+        self._turn.notify_all()
+
+
+@dataclass
+class _Ticket:
+    day: date
+    limit: int | None
+    now: datetime
+    outcome: Outcome | None = None
+    answered: bool = False
+    result: Claimed | StopReason | None = None
+    error: BaseException | None = None
+
+
+def _outcome(job: Job, delivery: Delivery, moment: datetime) -> Outcome:
+    return Outcome(
         job.claimed.key,
-        status=IN_DOUBT if delivery.status == "in_doubt" else delivery.status,  # the reply was lost
-        reply=delivery.reply,
-        message_id=job.message_id,
-        day=job.day,
-        now=moment,
-        retry_at=retry_at,
+        IN_DOUBT if delivery.status == "in_doubt" else delivery.status,  # the reply was lost
+        delivery.reply,
+        job.message_id,
+        job.day,
+        moment,
+        retry_at=moment + RETRY_DEFERRED_AFTER if delivery.status == "deferred" else None,
         suppress_reason=f"bounced: {delivery.reply}" if delivery.suppress else None,
         email=job.claimed.email,
     )

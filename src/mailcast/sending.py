@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from mailcast.campaign import Campaign, SmtpTransport
@@ -168,24 +169,38 @@ def _execute(
 
 
 def _open_connections(campaign: Campaign, settings: Settings, password: str | None) -> list[Connection]:
-    """One connection per worker (`transport.connections`); fewer when a stop comes meanwhile."""
+    """One connection per worker (`transport.connections`): the first alone (a refused login or an
+    unreachable server is said once), then the others at the same time, since each costs round
+    trips to a server that may be far away. None more once a stop comes."""
     transport = campaign.transport
     workers = transport.connections if isinstance(transport, SmtpTransport) else 1
+
+    def connect() -> Connection:
+        return open_connection(
+            transport,
+            folder=campaign.folder,
+            password=password,
+            ssl_context=settings.ssl_context,
+            sleep=settings.sleep,
+            should_stop=settings.stop.is_set,
+        )
+
     connections: list[Connection] = []
     try:
-        for _ in range(workers):
-            if settings.stop.is_set():
-                break
-            connections.append(
-                open_connection(
-                    transport,
-                    folder=campaign.folder,
-                    password=password,
-                    ssl_context=settings.ssl_context,
-                    sleep=settings.sleep,
-                    should_stop=settings.stop.is_set,
-                )
-            )
+        if settings.stop.is_set():
+            return connections
+        connections.append(connect())
+        if workers > 1 and not settings.stop.is_set():
+            with ThreadPoolExecutor(max_workers=workers - 1) as pool:
+                opening = [pool.submit(connect) for _ in range(workers - 1)]
+                failures = []
+                for future in opening:  # every one is waited for, so none is left open unseen
+                    try:
+                        connections.append(future.result())
+                    except BaseException as exc:
+                        failures.append(exc)
+            if failures:
+                raise failures[0]
     except BaseException:  # nothing was sent: the run, if any, stays as it was
         _close_all(connections)
         raise

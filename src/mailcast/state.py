@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
@@ -125,13 +125,28 @@ def _apply_change(db: sqlite3.Connection, change: FeedbackChange, now: datetime)
         )
     if change.soft_status is not None:
         db.execute(
-            "INSERT INTO soft_bounces (key, at, status) VALUES (?, ?, ?)", (change.key, _iso(now), change.soft_status)
+            "INSERT INTO soft_bounces (key, run_id, at, status) VALUES (?, ?, ?, ?)",
+            (change.key, change.run_id, _iso(now), change.soft_status),
         )
     if change.suppress_reason is not None:
-        db.execute(
-            "INSERT OR REPLACE INTO suppressions (key, email, reason, added_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-            (change.key, change.email, change.suppress_reason, _iso(now), _iso(change.suppress_until)),
-        )
+        _suppress_for_at_least(db, change.key, change.email, change.suppress_reason, now, change.suppress_until)
+
+
+# An entry is replaced only by one that lasts longer: a bounce or three soft bounces never shorten an
+# unsubscribe, a complaint or an entry made by hand.
+_SUPPRESS_FOR_AT_LEAST = (
+    "INSERT INTO suppressions (key, email, reason, added_at, expires_at) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (key) DO UPDATE SET email = excluded.email, reason = excluded.reason,"
+    " added_at = excluded.added_at, expires_at = excluded.expires_at"
+    " WHERE suppressions.expires_at IS NOT NULL"
+    " AND (excluded.expires_at IS NULL OR excluded.expires_at > suppressions.expires_at)"
+)
+
+
+def _suppress_for_at_least(
+    db: sqlite3.Connection, key: str, email: str, reason: str, now: datetime, until: datetime | None
+) -> None:
+    db.execute(_SUPPRESS_FOR_AT_LEAST, (key, email, reason, _iso(now), _iso(until)))
 
 
 @dataclass(frozen=True)
@@ -153,6 +168,94 @@ def _iso(moment: datetime | None) -> str | None:
 
 def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a claimed recipient. `status=IN_DOUBT` keeps it in doubt (the message went out
+    whole but no reply came): its share of the day stays used. `counted=False` is for a message that
+    never reached a server (it could not be built): its share of the day's allowance is given back."""
+
+    key: str
+    status: RecipientStatus
+    reply: str
+    message_id: str
+    day: date  # the day the claim was counted on; the outcome is counted on the same day
+    now: datetime
+    retry_at: datetime | None = None
+    suppress_reason: str | None = None
+    email: str = ""
+    counted: bool = True
+
+
+def _write_outcome(db: sqlite3.Connection, run: Run, outcome: Outcome) -> None:
+    status, day = outcome.status, outcome.day.isoformat()
+    db.execute(
+        "UPDATE recipients SET status = ?, last_reply = ?, message_id = ?, retry_at = ?,"
+        " sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END WHERE run_id = ? AND key = ?",
+        (
+            status,
+            outcome.reply,
+            outcome.message_id,
+            _iso(outcome.retry_at),
+            status,
+            _iso(outcome.now),
+            run.id,
+            outcome.key,
+        ),
+    )
+    column = {"sent": "sent", "failed": "rejected"}.get(status) if outcome.counted else None
+    if column:
+        db.execute(
+            f"UPDATE domain_days SET {column} = {column} + 1 WHERE domain = ? AND day = ?", (run.sender_domain, day)
+        )
+    elif status != IN_DOUBT or not outcome.counted:  # not sent after all: give the day's allowance back
+        db.execute(
+            "UPDATE domain_days SET claimed = MAX(claimed - 1, 0) WHERE domain = ? AND day = ?",
+            (run.sender_domain, day),
+        )
+    if outcome.suppress_reason:
+        email = outcome.email or outcome.key
+        _suppress_for_at_least(db, outcome.key, email, outcome.suppress_reason, outcome.now, None)
+
+
+def _claim_one(db: sqlite3.Connection, run: Run, day: str, limit: int | None, now: str | None) -> Claimed | StopReason:
+    """Inside a claiming transaction: the next pending recipient, marked `sending`, or why not."""
+    while True:
+        row = db.execute(
+            "SELECT r.row, r.email, r.key, r.vars, run.status AS run_status,"
+            " (SELECT reason FROM suppressions s WHERE s.key = r.key AND (s.expires_at IS NULL OR s.expires_at > ?))"
+            " AS suppressed FROM recipients r JOIN runs run ON run.id = r.run_id"
+            " WHERE r.run_id = ? AND r.status = 'pending' ORDER BY r.row LIMIT 1",
+            (now, run.id),
+        ).fetchone()
+        if row is None:
+            status = db.execute("SELECT status FROM runs WHERE id = ?", (run.id,)).fetchone()[0]
+            return "paused" if status == "paused" else "cancelled" if status == "cancelled" else "done"
+        if row["run_status"] == "paused":
+            return "paused"
+        if row["run_status"] == "cancelled":
+            return "cancelled"
+        if row["suppressed"] is None:
+            break
+        db.execute(
+            "UPDATE recipients SET status = 'suppressed', last_reply = ? WHERE run_id = ? AND key = ?",
+            (f"suppressed: {row['suppressed']}", run.id, row["key"]),
+        )
+    room = db.execute(
+        "UPDATE domain_days SET claimed = claimed + 1 WHERE domain = ? AND day = ? AND (? IS NULL OR claimed < ?)",
+        (run.sender_domain, day, limit, limit),
+    ).rowcount
+    if not room:
+        return "limit"
+    tag = make_verp_tag(run.id, run.token, row["key"])
+    # The Message-ID is known before the message leaves, so a row left in doubt can be looked for
+    db.execute(
+        "UPDATE recipients SET status = 'sending', attempts = attempts + 1, message_id = ?, tag = ?"
+        " WHERE run_id = ? AND key = ?",
+        (make_message_id(run.token, row["key"], run.sender_domain), tag, run.id, row["key"]),
+    )
+    return Claimed(row=row["row"], email=row["email"], key=row["key"], values=json.loads(row["vars"]), tag=tag)
 
 
 class StateStore(StateFile):
@@ -325,11 +428,27 @@ class StateStore(StateFile):
             return db.execute(sql, params).rowcount
 
     def claim(self, run: Run, *, day: date, limit: int | None, now: datetime) -> Claimed | StopReason:
-        """Claim the next pending recipient for sending, or say why not.
+        """Claim the next pending recipient for sending, or say why not (see `claim_many`)."""
+        claimed, stop = self.claim_many(run, 1, day=day, limit=limit, now=now)
+        return claimed[0] if claimed else stop or "done"
 
-        One durable transaction checks the run's status, the suppression list and the sender
-        domain's allowance for the day, and marks the recipient `sending`. Returns the claimed
-        recipient, or one of "done", "limit", or the run's status when it was paused or cancelled.
+    def claim_many(
+        self,
+        run: Run,
+        count: int,
+        *,
+        day: date,
+        limit: int | None,
+        now: datetime,
+        outcomes: Sequence[Outcome] = (),
+    ) -> tuple[list[Claimed], StopReason | None]:
+        """Claim up to `count` pending recipients for sending in one durable transaction (group
+        commit: one disk sync for all), and say why fewer when fewer. The `outcomes` of messages
+        sent meanwhile are recorded in the same transaction.
+
+        For each, the run's status, the suppression list and the sender domain's allowance for the
+        day are checked, and the recipient is marked `sending` with its Message-ID and VERP tag. The
+        stop reason is "done", "limit", or the run's status when it was paused or cancelled.
         """
         day_text = day.isoformat()
         if self._day_rows != (run.sender_domain, day_text):
@@ -338,93 +457,25 @@ class StateStore(StateFile):
                     "INSERT OR IGNORE INTO domain_days (domain, day) VALUES (?, ?)", (run.sender_domain, day_text)
                 )
             self._day_rows = (run.sender_domain, day_text)
+        claimed: list[Claimed] = []
+        stop: StopReason | None = None
         with self.transaction(durable=True) as db:
-            while True:
-                row = db.execute(
-                    "SELECT r.row, r.email, r.key, r.vars, run.status AS run_status,"
-                    " (SELECT reason FROM suppressions s WHERE s.key = r.key AND (s.expires_at IS NULL OR s.expires_at > ?))"
-                    " AS suppressed FROM recipients r JOIN runs run ON run.id = r.run_id"
-                    " WHERE r.run_id = ? AND r.status = 'pending' ORDER BY r.row LIMIT 1",
-                    (_iso(now), run.id),
-                ).fetchone()
-                if row is None:
-                    status = db.execute("SELECT status FROM runs WHERE id = ?", (run.id,)).fetchone()[0]
-                    return "paused" if status == "paused" else "cancelled" if status == "cancelled" else "done"
-                if row["run_status"] == "paused":
-                    return "paused"
-                if row["run_status"] == "cancelled":
-                    return "cancelled"
-                if row["suppressed"] is None:
+            for outcome in outcomes:
+                _write_outcome(db, run, outcome)
+            while len(claimed) < count:
+                one = _claim_one(db, run, day_text, limit, _iso(now))
+                if not isinstance(one, Claimed):
+                    stop = one
                     break
-                db.execute(
-                    "UPDATE recipients SET status = 'suppressed', last_reply = ? WHERE run_id = ? AND key = ?",
-                    (f"suppressed: {row['suppressed']}", run.id, row["key"]),
-                )
-            room = db.execute(
-                "UPDATE domain_days SET claimed = claimed + 1 WHERE domain = ? AND day = ? AND (? IS NULL OR claimed < ?)",
-                (run.sender_domain, day_text, limit, limit),
-            ).rowcount
-            if not room:
-                return "limit"
-            tag = make_verp_tag(run.id, run.token, row["key"])
-            # The Message-ID is known before the message leaves, so a row left in doubt can be looked for
-            db.execute(
-                "UPDATE recipients SET status = 'sending', attempts = attempts + 1, message_id = ?, tag = ?"
-                " WHERE run_id = ? AND key = ?",
-                (make_message_id(run.token, row["key"], run.sender_domain), tag, run.id, row["key"]),
-            )
-        self.check_still_there()  # the claim is on disk, in the file that is still at the path
-        return Claimed(
-            row=row["row"],
-            email=row["email"],
-            key=row["key"],
-            values=json.loads(row["vars"]),
-            tag=tag,
-        )
+                claimed.append(one)
+        if claimed:
+            self.check_still_there()  # the claims are on disk, in the file that is still at the path
+        return claimed, stop
 
-    def record(
-        self,
-        run: Run,
-        key: str,
-        *,
-        status: RecipientStatus,
-        reply: str,
-        message_id: str,
-        day: date,
-        now: datetime,
-        retry_at: datetime | None = None,
-        suppress_reason: str | None = None,
-        email: str = "",
-        counted: bool = True,
-    ) -> None:
-        """Record what became of a claimed recipient, and count it on the domain's day.
-
-        `status=IN_DOUBT` keeps the recipient in doubt (the message went out whole but no reply
-        came): its share of the day stays used. `counted=False` is for a message that never
-        reached a server (it could not be built): its share of the day's allowance is given back.
-        """
-        column = {"sent": "sent", "failed": "rejected"}.get(status) if counted else None
+    def record(self, run: Run, outcome: Outcome) -> None:
+        """Record what became of a claimed recipient, and count it on the domain's day (see Outcome)."""
         with self.transaction() as db:
-            db.execute(
-                "UPDATE recipients SET status = ?, last_reply = ?, message_id = ?, retry_at = ?,"
-                " sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END WHERE run_id = ? AND key = ?",
-                (status, reply, message_id, _iso(retry_at), status, _iso(now), run.id, key),
-            )
-            if column:
-                db.execute(
-                    f"UPDATE domain_days SET {column} = {column} + 1 WHERE domain = ? AND day = ?",
-                    (run.sender_domain, day.isoformat()),
-                )
-            elif status != IN_DOUBT or not counted:  # not sent after all: give the day's allowance back
-                db.execute(
-                    "UPDATE domain_days SET claimed = MAX(claimed - 1, 0) WHERE domain = ? AND day = ?",
-                    (run.sender_domain, day.isoformat()),
-                )
-            if suppress_reason:
-                db.execute(
-                    "INSERT OR REPLACE INTO suppressions (key, email, reason, added_at, expires_at) VALUES (?, ?, ?, ?, NULL)",
-                    (key, email or key, suppress_reason, _iso(now)),
-                )
+            _write_outcome(db, run, outcome)
 
     def take_back_rejections(self, run: Run, rejected: Iterable[tuple[str, date, bool]]) -> None:
         """Undo recorded rejections that were the server's fault, not the recipients': each (key,
@@ -502,8 +553,13 @@ class StateStore(StateFile):
         )
         return SentTo(*tuple(rows[0])) if rows else None
 
-    def soft_bounces_since(self, key: str, since: datetime) -> int:
-        rows = self._query("SELECT COUNT(*) FROM soft_bounces WHERE key = ? AND at > ?", (key, _iso(since)))
+    def soft_bounces_since(self, key: str, since: datetime, *, besides_run: int | None = None) -> int:
+        """How many messages (runs) to this address soft-bounced since then: repeated delay warnings
+        about one message count once. `besides_run`: not counting that run's."""
+        rows = self._query(
+            "SELECT COUNT(DISTINCT run_id) FROM soft_bounces WHERE key = ? AND at > ? AND run_id IS NOT ?",
+            (key, _iso(since), besides_run),
+        )
         return int(rows[0][0])
 
     def seen_feedback(self, report_id: str) -> bool:

@@ -45,7 +45,7 @@ class StateFile:
         self._day_rows: tuple[str, str] | None = None  # the (domain, day) row known to exist
         self._synchronous = ""
         self._lock = threading.RLock()  # one connection, shared by the send loop's threads
-        self._identity: tuple[int, int] = (0, 0)
+        self._identity: tuple[int, int, int] = (0, 0, 0)
         if path.is_dir():
             raise StateError(
                 f"the state file {path} is a folder",
@@ -125,22 +125,31 @@ class StateFile:
                     raise
                 time.sleep(0.05)
 
-    def _file_identity(self) -> tuple[int, int]:
+    def _file_identity(self) -> tuple[int, int, int]:
+        """Device, inode and size: the size of a state file never shrinks (no VACUUM) but when it is emptied."""
         info = os.stat(self.path)
-        return info.st_dev, info.st_ino
+        return info.st_dev, info.st_ino, info.st_size
 
     def check_still_there(self) -> None:
         """Raise StateError (74) when the path no longer names the file this store opened: deleted,
-        moved away or replaced. What is written from then on would be recorded nowhere anyone reads."""
+        moved away, replaced or emptied. What is written from then on would be recorded nowhere
+        anyone reads."""
         try:
-            same = self._file_identity() == self._identity
+            device, inode, size = self._file_identity()
         except FileNotFoundError:
             raise StateError(
                 f"the state file {self.path} was deleted while mailcast was using it; nothing more is sent",
                 hint="What this run sent since then is recorded nowhere. Restore the file from a backup, or find "
                 "who deleted it; mailcast refuses to start over in its place.",
             ) from None
-        if not same:
+        if size < self._identity[2]:
+            raise StateError(
+                f"the state file {self.path} was emptied or cut short while mailcast was using it; "
+                "nothing more is sent",
+                hint="Restore the file from a backup before sending again; what this run sent is in report "
+                "only if the file comes back whole.",
+            )
+        if (device, inode) != self._identity[:2]:
             raise StateError(
                 f"the state file {self.path} was replaced by another file while mailcast was using it; "
                 "nothing more is sent",

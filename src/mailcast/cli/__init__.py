@@ -131,9 +131,10 @@ def open_store(ctx: typer.Context, *, must_exist: bool = False) -> "StateStore |
     from mailcast.state import StateStore
 
     path = state_path(ctx)
-    if must_exist and not path.exists():
+    remains = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
+    if must_exist and not path.exists() and not any(p.exists() for p in remains):
         return None
-    return StateStore(path)
+    return StateStore(path)  # refuses what is left of a deleted file
 
 
 @contextmanager
