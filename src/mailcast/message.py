@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 import secrets
 import unicodedata
@@ -346,6 +347,16 @@ class DkimSigner:
         return signature + message
 
 
+def _date_header(date: datetime) -> str:
+    """The Date header's value (whole seconds), worked out once for the messages of the same second."""
+    return _formatted_date(date.replace(microsecond=0))
+
+
+@functools.lru_cache(maxsize=4)
+def _formatted_date(date: datetime) -> str:
+    return format_datetime(date)
+
+
 class MessageBuilder:
     """Builds each recipient's message; what is the same for the whole run is encoded once."""
 
@@ -402,7 +413,7 @@ class MessageBuilder:
             head.append(_address_header("Cc", ", ".join(cc)))
         head += [
             encode_header("Subject", subject),
-            f"Date: {format_datetime(date)}{CRLF}",
+            f"Date: {_date_header(date)}{CRLF}",
             f"Message-ID: {_check('Message-ID', message_id)}{CRLF}",
         ]
         if list_unsubscribe:

@@ -33,7 +33,7 @@ class SendProgress(Protocol):
     def delivered(self, email: str, delivery: Delivery) -> None: ...
 
 
-@dataclass
+@dataclass(slots=True)
 class Job:
     claimed: Claimed
     message_id: str
@@ -75,7 +75,7 @@ class Pass:
         self.settings, self.options, self.progress = settings, options, progress
         self.campaign = plan.campaign
         self.sender = plan.campaign.sender_address
-        self.bounce_address = plan.campaign.bounce_address
+        self.bounce_address = run.bounce_address  # the run keeps the one it started with
         self.rate = plan.campaign.limits.rate
         self.day: date | None = None  # the day whose allowance applies; set at the first claim
         self.allowance = plan.allowance
@@ -162,7 +162,7 @@ class Pass:
     def _envelope_sender(self, job: Job) -> str:
         """MAIL FROM: the From address, or with `bounce_address` its VERP form, bounces+TAG@domain,
         whose tag tells `bounces import` which run and recipient a bounce is about."""
-        if self.bounce_address is None:
+        if self.bounce_address is None or job.claimed.tag is None:
             return self.sender
         local, _, domain = self.bounce_address.rpartition("@")
         return f"{local}+{job.claimed.tag}@{domain}"
@@ -238,6 +238,7 @@ class Pass:
                 key=claimed.key,
                 date=moment,
                 rendered=self.checked.get(claimed.row),
+                message_id=claimed.message_id,
             )
         except (TemplateRenderError, HeaderInjectionError) as exc:
             failed = Outcome(claimed.key, "failed", f"not sent: {exc.message}", "", today, moment, counted=False)
@@ -307,7 +308,7 @@ class GroupClaims:
         self._turn.notify_all()
 
 
-@dataclass
+@dataclass(slots=True)
 class _Ticket:
     day: date
     limit: int | None

@@ -40,6 +40,7 @@ class Run:
     created_at: datetime
     updated_at: datetime
     held: bool = False  # paused by hand: only `mailcast resume` lifts it
+    bounce_address: str | None = None  # VERP: each recipient gets a tag for its envelope sender
     fingerprint: str | None = None  # of the content the run started with (subject, templates, attachments)
     in_doubt_noted: bool = False  # run-due has told once that only rows in doubt are left
 
@@ -62,13 +63,14 @@ class NewRecipient:
     reply: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # made once per message: a frozen dataclass costs more to make
 class Claimed:
     row: int
     email: str
     key: str
     values: dict[str, str]
-    tag: str = ""  # the VERP tag of its envelope sender (with a campaign's bounce_address)
+    tag: str | None = None  # the VERP tag of its envelope sender (with a campaign's bounce_address)
+    message_id: str | None = None  # recorded with the claim
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,7 @@ def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # made once per message: a frozen dataclass costs more to make
 class Outcome:
     """What became of a claimed recipient. `status=IN_DOUBT` keeps it in doubt (the message went out
     whole but no reply came): its share of the day stays used. `counted=False` is for a message that
@@ -188,7 +190,9 @@ class Outcome:
     counted: bool = True
 
 
-def _write_outcome(db: sqlite3.Connection, run: Run, outcome: Outcome) -> None:
+def _write_outcome(db: sqlite3.Connection, run: Run, outcome: Outcome, *, sent_counted_by: date | None = None) -> None:
+    """Write the outcome and count it on its day; a 250 on `sent_counted_by` is left for the caller
+    to count with the next claim, in the same statement."""
     status, day = outcome.status, outcome.day.isoformat()
     db.execute(
         "UPDATE recipients SET status = ?, last_reply = ?, message_id = ?, retry_at = ?,"
@@ -205,7 +209,9 @@ def _write_outcome(db: sqlite3.Connection, run: Run, outcome: Outcome) -> None:
         ),
     )
     column = {"sent": "sent", "failed": "rejected"}.get(status) if outcome.counted else None
-    if column:
+    if column == "sent" and outcome.day == sent_counted_by:
+        pass
+    elif column:
         db.execute(
             f"UPDATE domain_days SET {column} = {column} + 1 WHERE domain = ? AND day = ?", (run.sender_domain, day)
         )
@@ -219,8 +225,11 @@ def _write_outcome(db: sqlite3.Connection, run: Run, outcome: Outcome) -> None:
         _suppress_for_at_least(db, outcome.key, email, outcome.suppress_reason, outcome.now, None)
 
 
-def _claim_one(db: sqlite3.Connection, run: Run, day: str, limit: int | None, now: str | None) -> Claimed | StopReason:
-    """Inside a claiming transaction: the next pending recipient, marked `sending`, or why not."""
+def _claim_one(
+    db: sqlite3.Connection, run: Run, day: str, limit: int | None, now: str | None, *, sent: int = 0
+) -> Claimed | StopReason:
+    """Inside a claiming transaction: the next pending recipient, marked `sending`, or why not. The
+    day's count of messages sent is raised by `sent` in the same statement as its claims."""
     while True:
         row = db.execute(
             "SELECT r.row, r.email, r.key, r.vars, run.status AS run_status,"
@@ -243,19 +252,22 @@ def _claim_one(db: sqlite3.Connection, run: Run, day: str, limit: int | None, no
             (f"suppressed: {row['suppressed']}", run.id, row["key"]),
         )
     room = db.execute(
-        "UPDATE domain_days SET claimed = claimed + 1 WHERE domain = ? AND day = ? AND (? IS NULL OR claimed < ?)",
-        (run.sender_domain, day, limit, limit),
+        "UPDATE domain_days SET claimed = claimed + 1, sent = sent + ?"
+        " WHERE domain = ? AND day = ? AND (? IS NULL OR claimed < ?)",
+        (sent, run.sender_domain, day, limit, limit),
     ).rowcount
     if not room:
         return "limit"
-    tag = make_verp_tag(run.id, run.token, row["key"])
+    tag = make_verp_tag(run.id, run.token, row["key"]) if run.bounce_address else None
     # The Message-ID is known before the message leaves, so a row left in doubt can be looked for
+    message_id = make_message_id(run.token, row["key"], run.sender_domain)
     db.execute(
         "UPDATE recipients SET status = 'sending', attempts = attempts + 1, message_id = ?, tag = ?"
         " WHERE run_id = ? AND key = ?",
-        (make_message_id(run.token, row["key"], run.sender_domain), tag, run.id, row["key"]),
+        (message_id, tag, run.id, row["key"]),
     )
-    return Claimed(row=row["row"], email=row["email"], key=row["key"], values=json.loads(row["vars"]), tag=tag)
+    values = json.loads(row["vars"])
+    return Claimed(row["row"], row["email"], row["key"], values, tag=tag, message_id=message_id)
 
 
 class StateStore(StateFile):
@@ -281,6 +293,7 @@ class StateStore(StateFile):
             held=bool(row["held"]),
             fingerprint=row["fingerprint"],
             in_doubt_noted=bool(row["in_doubt_noted"]),
+            bounce_address=row["bounce_address"],
         )
 
     def runs(self, campaign: str | None = None) -> list[Run]:
@@ -461,13 +474,19 @@ class StateStore(StateFile):
         stop: StopReason | None = None
         with self.transaction(durable=True) as db:
             for outcome in outcomes:
-                _write_outcome(db, run, outcome)
+                _write_outcome(db, run, outcome, sent_counted_by=day)
+            sent = sum(1 for o in outcomes if o.status == "sent" and o.counted and o.day == day)
             while len(claimed) < count:
-                one = _claim_one(db, run, day_text, limit, _iso(now))
+                one = _claim_one(db, run, day_text, limit, _iso(now), sent=0 if claimed else sent)
                 if not isinstance(one, Claimed):
                     stop = one
                     break
                 claimed.append(one)
+            if sent and not claimed:  # no claim to count them with
+                db.execute(
+                    "UPDATE domain_days SET sent = sent + ? WHERE domain = ? AND day = ?",
+                    (sent, run.sender_domain, day_text),
+                )
         if claimed:
             self.check_still_there()  # the claims are on disk, in the file that is still at the path
         return claimed, stop

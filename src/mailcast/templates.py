@@ -47,7 +47,7 @@ class InlineImage:
     shared: bool
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # made once per message: a frozen dataclass costs more to make
 class Rendered:
     """One row's parts. `text` is always there: made from the HTML when the campaign has no text template.
     `unsubscribe_url` is the URL as rendered; the parts hold it percent-encoded, as the header will.

@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -155,7 +156,7 @@ def read_settings() -> "Settings":
     env = dict(os.environ)
     fixed = env.get("MAILCAST_NOW")
     first = current_time(env)
-    clock = (lambda: first) if fixed else (lambda: current_time({}))
+    clock = (lambda: first) if fixed else functools.partial(datetime.now, timezone.utc)
     return Settings(clock=clock, zone=local_zone(), env=env)
 
 

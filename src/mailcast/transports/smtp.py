@@ -68,8 +68,9 @@ class _MaybeDelivered(Exception):
 
 
 def _dot_stuffed(message: bytes) -> bytes:
-    """The DATA section as it goes on the wire: leading dots doubled, ended by a line with one dot."""
-    data = re.sub(rb"(?m)^\.", b"..", message)
+    """The DATA section as it goes on the wire: leading dots doubled, ended by a line with one dot.
+    (mailcast's own messages have none: quoted-printable writes a leading dot as =2E.)"""
+    data = re.sub(rb"(?m)^\.", b"..", message) if message.startswith(b".") or b"\n." in message else message
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
     return data + b".\r\n"
