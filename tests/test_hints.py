@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import Result, mailcast, rsa_key_pem
+from helpers import Result, mailcast, rsa_key_pem, write_campaign
 
 GOOD = """\
 from: "Acme News <news@mail.example.com>"
@@ -131,3 +131,27 @@ def test_a_dkim_domain_beside_the_from_domain_aligns_only_under_relaxed_alignmen
         "parent domain of it: the DKIM signature will not align for DMARC unless example.com is the organizational "
         "domain of both"
     ) in result.out
+
+
+def test_messages_for_what_users_mistype(tmp_path: Path) -> None:
+    cases = {
+        "transport": (
+            {"tpye": "maildir"},
+            "transport.type is required: smtp or maildir; did you mean type instead of tpye?",
+        ),
+        "unsubscribe": ({"ulr": "https://example.com/u"}, "unknown key unsubscribe.ulr: did you mean unsubscribe.url?"),
+        "password": ("hunter2", "a password must never be written in the campaign file"),
+        "limits": ({"warmup": "fast"}, "limits.warmup: write standard, off, or a plan of daily limits"),
+        "ad_marker": (True, "YAML reads yes, no, on and off as true and false: put the value in quotes"),
+    }
+    for number, (key, (value, said)) in enumerate(cases.items()):
+        campaign = write_campaign(tmp_path / f"c{number}", 1, extra={key: value})
+        result = mailcast("check", str(campaign), state=tmp_path / "state.db")
+        assert result.code == 78 and said in result.out + result.err, (key, result.err)
+    smpt = write_campaign(tmp_path / "smpt", 1, transport={"type": "smpt", "host": "mail.example.com"})
+    assert (
+        "'smpt' is neither smtp nor maildir; did you mean smtp?"
+        in mailcast("check", str(smpt), state=tmp_path / "s").out
+    )
+    folder = mailcast("check", str(tmp_path / "c0"), state=tmp_path / "state.db")
+    assert folder.code == 78 and "is a folder: give the campaign file inside it" in folder.err

@@ -33,7 +33,7 @@ def test_a_state_file_deleted_mid_run_stops_the_send_and_the_next_send_refuses(
     # the next send meets a new, empty state file where the old one was: refused, nobody mailed again
     sent = len(server.messages)
     again = mailcast("send", str(campaign), "--yes", state=state)
-    assert again.code == 74 and "does not know the campaign" in again.err
+    assert again.code == 74 and "was deleted or replaced" in again.err
     assert len(server.messages) == sent
 
 
@@ -128,12 +128,13 @@ def test_content_changed_mid_run_is_said_and_noted(tmp_path: Path) -> None:
     assert mailcast("send", str(campaign), "--yes", "--limit", "2", state=state).code == 75
     (tmp_path / "c" / "body.txt").write_text("Hello again {{ first_name }}\n", encoding="utf-8")
     dry = mailcast("send", str(campaign), "--dry-run", state=state)
-    assert "changed since run 1 began; 2 of 4 got the earlier version" in dry.out
+    assert "changed since run 1 began; 2 of 4 got an earlier version" in dry.out
     on = mailcast("send", str(campaign), "--yes", state=state)
     assert on.code == 0
-    assert "changed since run 1 began; 2 of 4 got the earlier version" in on.out
+    said = on.out.index("changed since run 1 began; 2 of 4 got an earlier version")
+    assert said < on.out.index("2 sent now") and on.out.count("changed since run 1 began") == 1  # before sending
     report = mailcast("report", str(campaign), "--json", state=state).json()
-    assert len(report["notes"]) == 1 and "2 of 4 got the earlier version" in report["notes"][0]["note"]
+    assert len(report["notes"]) == 1 and "2 of 4 got an earlier version" in report["notes"][0]["note"]
     assert "changed since run 1 began" in mailcast("report", str(campaign), state=state).out
 
 
@@ -277,3 +278,50 @@ def test_read_only_commands_refuse_what_is_left_of_a_deleted_state_file(tmp_path
     for command in (["status"], ["warmup"], ["suppress", "list"]):
         result = mailcast(*command, state=state)
         assert result.code == 74 and "deleted" in result.err, command
+
+
+def test_a_signal_that_arrives_twice_at_once_still_stops_gently(
+    tmp_path: Path, smtp_server: Callable[..., TestServer]
+) -> None:
+    """GNU timeout signals the process and its group, so mailcast gets the same SIGTERM twice."""
+    import signal
+
+    server = smtp_server(delay=0.1)
+    campaign = write_campaign(tmp_path / "c", 40, transport=smtp(server.port, connections=4))
+    state = tmp_path / "state.db"
+    proc = start_mailcast("send", str(campaign), "--yes", state=state)
+    wait_for_messages(server, 4)
+    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 75
+    report = mailcast("report", str(campaign), "--json", state=state).json()
+    assert report["totals"]["sending"] == 0  # nothing left in doubt
+    assert report["totals"]["sent"] == len(server.messages)
+
+
+def test_a_second_sigterm_later_stops_at_once(tmp_path: Path, smtp_server: Callable[..., TestServer]) -> None:
+    import signal
+
+    server = smtp_server(delay=0.5)
+    campaign = write_campaign(tmp_path / "c", 40, transport=smtp(server.port))
+    proc = start_mailcast("send", str(campaign), "--yes", state=tmp_path / "state.db")
+    wait_for_messages(server, 1)
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(1.2)  # a person (or a script) asking a second time, not an echo of the first
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGTERM
+
+
+def test_an_older_copy_of_the_state_file_is_refused(tmp_path: Path) -> None:
+    campaign = write_campaign(tmp_path / "c", 3)
+    state = tmp_path / "state.db"
+    assert mailcast("suppress", "add", "nobody@example.com", state=state).code == 0
+    backup = tmp_path / "backup.db"
+    backup.write_bytes(state.read_bytes())  # a backup taken before the campaign's first run
+    assert mailcast("send", str(campaign), "--yes", "--limit", "2", state=state).code == 75
+    state.write_bytes(backup.read_bytes())  # "restored from a backup"
+    result = mailcast("send", str(campaign), "--yes", state=state)
+    assert result.code == 74 and "older copy" in result.err and "run 1" in result.err
+    assert len(maildir_recipients(tmp_path / "c" / "outbox")) == 2

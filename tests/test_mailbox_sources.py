@@ -67,10 +67,11 @@ def test_maildir_messages_oldest_first_and_foreign_entries_skipped(tmp_path: Pat
     (box / "cur" / "1700000004.M5P5.mx:2,").write_bytes(b"")
     (box / "cur" / "1700000005.M6P6.mx:2,").write_bytes(b"just some words\n")
     (box / "new" / "1700000006.M7P7.mx").symlink_to(tmp_path / "nowhere")
+    (box / "new" / "bounce.eml").write_bytes(message(6))  # put there by hand: read too, after the others
     before = sorted(p.relative_to(box) for p in box.rglob("*"))
 
     source = open_source(str(box))
-    assert source.count == 6  # every entry with a message's name; 3 of them turn out not to be messages
+    assert source.count == 8  # every file that is not hidden; 4 of them turn out not to be messages
     got = read_all(source)
     for m in source.messages():
         source.done(m)
@@ -80,11 +81,12 @@ def test_maildir_messages_oldest_first_and_foreign_entries_skipped(tmp_path: Pat
         ("1700000000.M2P2.mx", message(1)),
         ("1700000001.M1P1.mx", message(2)),
         ("1700000002.M3P3.mx", message(3)),
+        ("bounce.eml", message(6)),
     ]
     skipped = "\n".join(source.skipped)
-    assert f"{box}/cur/README.txt: not a Maildir message" in skipped
+    assert f"{box}/cur/README.txt: not a message (skipped)" in skipped
     assert f"{box}/new/sub: a folder inside new/, not a message (skipped)" in skipped
-    assert f"{box}/cur/.hidden: not a Maildir message" in skipped
+    assert f"{box}/cur/.hidden: a hidden file, not a message (skipped)" in skipped
     assert f"{box}/cur/1700000004.M5P5.mx:2,: empty (skipped)" in skipped
     assert f"{box}/cur/1700000005.M6P6.mx:2,: not a message (skipped)" in skipped
     assert f"{box}/new/1700000006.M7P7.mx: cannot be read: No such file or directory (skipped)" in skipped

@@ -61,6 +61,10 @@ def load_campaign(path: Path) -> Campaign:
 
 def _read(path: Path, shown: str) -> tuple[dict[Any, Any], KeyLines, list[tuple[str, int, int]]]:
     """The file's mapping, the line of each key and the keys written twice (see `_key_lines`)."""
+    if path.is_dir():
+        inside = sorted(p.name for p in path.iterdir() if p.suffix in (".yaml", ".yml"))
+        meant = f"give the campaign file inside it, such as {path / inside[0]}" if inside else "give a campaign file"
+        raise _config_error([Problem(f"{shown} is a folder: {meant}")])
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -257,22 +261,73 @@ def _problems_from(exc: ValidationError, shown: str, lines: KeyLines) -> list[Pr
     return list(seen.values())
 
 
+UNION_KEYS = {  # keys that take more than one shape: one message for all of them
+    "limits.warmup": "write standard, off, or a plan of daily limits such as [500, 1000, 2000]",
+    "reply_to": 'write one mailbox ("Name <address>") or a list of them',
+    "cc": "write an address (or a template of one) or a list of them",
+    "bcc": "write an address (or a template of one) or a list of them",
+}
+
+
 def _explain(error: Any, dotted: str) -> str:
     kind = error["type"]
+    got = error.get("input")
     if kind == "extra_forbidden":
-        meant = _meant_key(error["loc"], dotted)
-        if meant:
-            return f"unknown key {dotted}: did you mean {meant}?"
-        return f"unknown key {dotted}: remove it or check its spelling (see the README's campaign file reference)"
+        return _unknown_key(error, dotted)
     if kind == "missing":
         return f"{dotted} is required"
+    if dotted in UNION_KEYS and (kind.endswith("_type") or kind == "literal_error"):
+        return f"{dotted}: {UNION_KEYS[dotted]} (got {got!r})"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        return _transport_type(dotted, got)
     message = str(error["msg"]).removeprefix("Value error, ")
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return _not_a_section(error, dotted)
-    if kind.endswith("_type") or kind in ("literal_error", "union_tag_invalid", "union_tag_not_found"):
-        got = error.get("input")
-        return f"{dotted}: {message} (got {got!r})"
+    if kind.endswith("_type") or kind == "literal_error":
+        return f"{dotted}: {message} (got {got!r}){_yaml_hint(kind, got)}"
     return f"{dotted}: {message}"
+
+
+def _unknown_key(error: Any, dotted: str) -> str:
+    if dotted == "password":
+        return (
+            "password: a password must never be written in the campaign file; put it in an environment "
+            "variable and name that variable with transport.password_env"
+        )
+    meant = _meant_key(error["loc"], dotted)
+    if meant:
+        return f"unknown key {dotted}: did you mean {meant}?"
+    return f"unknown key {dotted}: remove it or check its spelling (see the README's campaign file reference)"
+
+
+def _transport_type(dotted: str, got: Any) -> str:
+    """transport without a type, or with one that is neither smtp nor maildir."""
+    given = got.get("type") if isinstance(got, dict) else None
+    if given is None:
+        keys = [str(k) for k in got] if isinstance(got, dict) else []
+        typo = next((k for k in keys if _near("type", k)), None)
+        also = f"; did you mean type instead of {typo}?" if typo else ""
+        return f"{dotted}.type is required: smtp or maildir{also}"
+    meant = next((t for t in ("smtp", "maildir") if _near(t, str(given))), None)
+    also = f"; did you mean {meant}?" if meant else ""
+    return f"{dotted}.type: {given!r} is neither smtp nor maildir{also}"
+
+
+def _yaml_hint(kind: str, got: Any) -> str:
+    """What YAML did to a value that was meant otherwise."""
+    if isinstance(got, bool):
+        return "; YAML reads yes, no, on and off as true and false: put the value in quotes"
+    if kind == "int_type" and isinstance(got, str) and got.strip().lstrip("-").isdigit():
+        return "; write the number without quotes"
+    if kind == "string_type" and isinstance(got, int | float):
+        return "; put the value in quotes"
+    return ""
+
+
+def _near(known: str, typed: str) -> bool:
+    """A near miss: the same letters in another order (ulr, smpt), or close enough by difflib."""
+    typed = typed.strip().casefold()
+    return sorted(typed) == sorted(known) or difflib.SequenceMatcher(None, typed, known).ratio() >= 0.75
 
 
 def _not_a_section(error: Any, dotted: str) -> str:
@@ -293,7 +348,8 @@ def _meant_key(loc: tuple[Any, ...], dotted: str) -> str | None:
         return None
     known = _key_names(model)
     wanted = str(loc[-1]).strip().casefold()
-    close = wanted if wanted in known else next(iter(difflib.get_close_matches(wanted, known, n=1, cutoff=0.75)), None)
+    close = wanted if wanted in known else next((k for k in known if sorted(k) == sorted(wanted)), None)
+    close = close or next(iter(difflib.get_close_matches(wanted, known, n=1, cutoff=0.75)), None)
     if close is None:
         return None
     parent = dotted.rpartition(".")[0]

@@ -34,21 +34,29 @@ def marker_path(campaign: Campaign) -> Path:
 class Marker:
     state_id: str
     state_file: str
+    run: int | None = None  # the campaign's latest run: a copy of the state file without it is older
 
 
 def read_marker(campaign: Campaign) -> Marker | None:
     """The marker beside the campaign file, or None (none yet, or unreadable: then nothing is known)."""
     try:
         data = json.loads(marker_path(campaign).read_text(encoding="utf-8"))
-        return Marker(str(data["state_id"]), str(data["state_file"]))
+        run = data.get("run")
+        return Marker(str(data["state_id"]), str(data["state_file"]), run if isinstance(run, int) else None)
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def write_marker(campaign: Campaign, store: StateStore) -> str | None:
-    """Record beside the campaign which state file holds its runs; a note when that cannot be done."""
+def write_marker(campaign: Campaign, store: StateStore, run: Run) -> str | None:
+    """Record beside the campaign which state file holds its runs, and its latest run; a note when
+    that cannot be done."""
     path = marker_path(campaign)
-    marker = {"state_id": store.state_id, "state_file": str(store.path.absolute()), "campaign": campaign.name}
+    marker = {
+        "state_id": store.state_id,
+        "state_file": str(store.path.absolute()),
+        "campaign": campaign.name,
+        "run": run.id,
+    }
     try:
         path.parent.mkdir(exist_ok=True)
         path.write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
@@ -62,14 +70,37 @@ def check_state_file(campaign: Campaign, store: StateStore | None, *, new_state:
     marker = read_marker(campaign)
     if marker is None or new_state:
         return
-    if store is not None and (marker.state_id == store.state_id or store.latest_run(campaign.name) is not None):
+    latest = store.latest_run(campaign.name) if store is not None else None
+    if store is not None and marker.state_id == store.state_id:
+        if marker.run is not None and (latest is None or latest.id < marker.run):
+            raise StateError(
+                f"the state file {store.path} does not hold run {marker.run} of {campaign.name}, which the "
+                f"marker beside the campaign records: it is an older copy of it (a backup, or the file copied "
+                "or moved without its -wal beside it); sending would mail again whoever that run reached",
+                hint=f"Use the state file that holds run {marker.run} (with its -wal file, if one is left beside "
+                f"it). To go on with this older one on purpose: mailcast send {campaign.path} --new-state.",
+            )
+        return
+    if store is not None and latest is not None:
         return
     here = f"{store.path} (id {store.state_id})" if store is not None else "a state file that does not exist yet"
+    same_path = store is not None and str(store.path.absolute()) == marker.state_file
+    if same_path:
+        said = (
+            f"the runs of {campaign.name} are recorded in the state file that was at {marker.state_file} (id "
+            f"{marker.state_id}); the file there now is another one (id {store.state_id if store else ''}), made "
+            "since that one was deleted or replaced; sending would mail everyone again"
+        )
+        hint = "Put the original state file back (from a backup) at that path."
+    else:
+        said = (
+            f"the runs of {campaign.name} are recorded in the state file {marker.state_file} (id {marker.state_id}), "
+            f"but this command uses {here}, which does not know the campaign; sending would mail everyone again"
+        )
+        hint = f"Use that state file: --state {marker.state_file} (or MAILCAST_STATE, also in crontab and under sudo)."
     raise StateError(
-        f"the runs of {campaign.name} are recorded in the state file {marker.state_file} (id {marker.state_id}), "
-        f"but this command uses {here}, which does not know the campaign; sending would mail everyone again",
-        hint=f"Use that state file: --state {marker.state_file} (or MAILCAST_STATE, also in crontab and under sudo). "
-        f"To start over in this state file on purpose: mailcast send {campaign.path} --new-state "
+        said,
+        hint=f"{hint} To start over in this state file on purpose: mailcast send {campaign.path} --new-state "
         f"(or delete {marker_path(campaign)}).",
     )
 
@@ -85,8 +116,9 @@ def check_name(campaign: Campaign, store: StateStore, *, move: bool = True) -> N
         raise ConfigError(
             f"the campaign name {campaign.name!r} belongs to another campaign file, {old}, in the state file "
             f"{store.path}; {campaign.path} would continue that campaign's runs",
-            hint=f"Give this campaign its own name: add a line such as `name: {campaign.name}-2` to {campaign.path} "
-            "(a copied campaign folder keeps the name of the original).",
+            hint=f"Give this campaign a name of its own in {campaign.path}, such as `name: {campaign.name}-2` "
+            "(a copied campaign folder keeps the original's name, and a file without `name:` is named after "
+            "the file, so two campaign.yaml files in different folders share the name campaign).",
         )
     if move:
         store.move_campaign(campaign.name, str(campaign.path))
@@ -124,5 +156,5 @@ def content_change(run: Run, campaign: Campaign, counts: dict[str, int]) -> str 
     total = sum(counts.values())
     return (
         f"The subject, templates or attachments changed since run {run.id} began; "
-        f"{earlier} of {total} got the earlier version, the rest get the new one."
+        f"{earlier} of {total} got an earlier version, the rest get this one."
     )

@@ -139,8 +139,13 @@ def message_problem(data: bytes) -> str | None:
 
 # --- Maildir ------------------------------------------------------------------------------------------
 
-# a delivery agent names each file TIME.UNIQUE.HOST (then ":2,FLAGS" once a reader has seen it)
+# a delivery agent names each file TIME.UNIQUE.HOST (then ":2,FLAGS" once a reader has seen it); files put
+# there by hand (bounce.eml) are read too, after those, in name order
 _MAILDIR_KEY = re.compile(r"[0-9]+\.[^\s/:]+")
+
+
+def _delivery_order(key: str) -> tuple[int, int, str]:
+    return (0, int(key.split(".", 1)[0]), key) if _MAILDIR_KEY.fullmatch(key) else (1, 0, key)
 
 
 class MaildirSource:
@@ -161,12 +166,12 @@ class MaildirSource:
                 for entry in sorted((path / sub).iterdir()):
                     self._take_entry(entry, sub)
             self._box = mailbox.Maildir(path, factory=None, create=False)
-            keys = [key for key in self._box.iterkeys() if _MAILDIR_KEY.fullmatch(key)]
+            keys = [key for key in self._box.iterkeys() if key in self._where]
         except OSError as exc:
             raise SourceMissingError(
                 f"{path}: cannot read the Maildir: {exc.strerror or exc}", hint="Check the folder's permissions."
             ) from None
-        self._keys = sorted(keys, key=lambda key: (int(key.split(".", 1)[0]), key))
+        self._keys = sorted(keys, key=_delivery_order)
         self.count: int | None = len(self._keys)
 
     def _take_entry(self, entry: Path, sub: str) -> None:
@@ -174,8 +179,8 @@ class MaildirSource:
         key = entry.name.split(":", 1)[0]
         if entry.is_dir():
             self.skipped.append(f"{entry}: a folder inside {sub}/, not a message (skipped)")
-        elif entry.name.startswith(".") or not _MAILDIR_KEY.fullmatch(key):
-            self.skipped.append(f"{entry}: not a Maildir message, its name is not TIME.UNIQUE.HOST (skipped)")
+        elif entry.name.startswith("."):
+            self.skipped.append(f"{entry}: a hidden file, not a message (skipped)")
         else:
             self._where[key] = entry
 

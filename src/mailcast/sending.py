@@ -102,14 +102,14 @@ def _start_run(store: StateStore, plan: SendPlan, options: SendOptions, now: dat
         bounce_address=campaign.bounce_address,
         unsubscribe_mailto=campaign.unsubscribe.mailto if campaign.unsubscribe else None,
     )
-    _keep_marker(store, plan)
+    _keep_marker(store, plan, run)
     return run
 
 
-def _keep_marker(store: StateStore, plan: SendPlan) -> None:
+def _keep_marker(store: StateStore, plan: SendPlan, run: Run) -> None:
     marker = read_marker(plan.campaign)
-    if marker is None or marker.state_id != store.state_id:
-        note = write_marker(plan.campaign, store)
+    if marker is None or marker.state_id != store.state_id or marker.run != run.id:
+        note = write_marker(plan.campaign, store, run)
         if note:
             plan.notes.append(note)
 
@@ -121,7 +121,7 @@ def _continue_run(store: StateStore, plan: SendPlan, run: Run, now: datetime) ->
         plan.notes.append(plan.content_change)
     elif run.fingerprint is None:  # a run from before fingerprints: from now on, changes are told
         store.set_fingerprint(run.id, fingerprint(plan.campaign))
-    _keep_marker(store, plan)
+    _keep_marker(store, plan, run)
 
 
 def _execute(

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from mailcast.errors import Problem
     from mailcast.outcomes import SendOutcome
+    from mailcast.planning import SendOptions, SendPlan
 
 
 @command("init")
@@ -156,7 +157,7 @@ def send_command(
 ) -> None:
     """Start or continue this campaign's run now."""
     from mailcast.display import LogProgress, TerminalProgress
-    from mailcast.sending import SendOptions, SendPlan, send_campaign
+    from mailcast.sending import SendOptions, send_campaign
     from mailcast.signals import stops_gently
 
     campaign = load(campaign_file)
@@ -169,29 +170,8 @@ def send_command(
         dry_run=dry_run, limit=limit, resend_in_doubt=resend_in_doubt, again=again, new_state=new_state
     )
 
-    def confirm(plan: SendPlan) -> bool:
-        if yes or not sys.stdin.isatty():
-            return True
-        cap = plan.allowance.remaining
-        now_count = plan.to_send if cap is None else min(plan.to_send, cap)
-        if limit is not None:
-            now_count = min(now_count, limit)
-        question = (
-            f"Send {now_count} message(s) of {plan.campaign.name} from {plan.campaign.sender} to {plan.destination}?"
-        )
-        if plan.resume_at is not None:
-            question = f"{plan.blocked} Record the run so that send or run-due sends it then?"
-        if plan.in_doubt and not resend_in_doubt:
-            question = f"{plan.in_doubt} recipient(s) are in doubt and will not be resent. " + question
-        if plan.content_change:
-            question = f"{plan.content_change} {question}"
-        from mailcast.signals import signals_interrupt
-
-        try:
-            with signals_interrupt():
-                return typer.confirm(question, default=False, err=True)
-        except typer.Abort:  # Ctrl-C or end of input at the prompt: the answer is no
-            return False
+    said: list[str] = []  # notes already shown before sending
+    confirm = _Confirmation(console, options, ask=not yes and sys.stdin.isatty(), quiet=as_json, said=said)
 
     progress: TerminalProgress | LogProgress | None = None
     if not as_json:
@@ -206,18 +186,59 @@ def send_command(
         if store is not None:
             store.close()
     with contextlib.suppress(OSError):
-        _show_outcome(console, outcome, as_json=as_json)
+        _show_outcome(console, outcome, as_json=as_json, said=said)
     raise typer.Exit(int(outcome.exit_code))
 
 
-def _show_outcome(console: "Console", outcome: "SendOutcome", *, as_json: bool) -> None:
+class _Confirmation:
+    """Asked before a new run is recorded or mail goes: at a terminal, a question (Ctrl-C means no);
+    under --yes or without a terminal, yes, with a change of content said before anything is sent."""
+
+    def __init__(self, console: "Console", options: "SendOptions", *, ask: bool, quiet: bool, said: list[str]) -> None:
+        self.console, self.options, self.ask, self.quiet, self.said = console, options, ask, quiet, said
+
+    def __call__(self, plan: "SendPlan") -> bool:
+        if not self.ask:
+            if plan.content_change and not self.quiet:
+                self.console.print(plan.content_change, soft_wrap=True, markup=False)
+                self.said.append(plan.content_change)
+            return True
+        from mailcast.signals import signals_interrupt
+
+        try:
+            with signals_interrupt():
+                answer = bool(typer.confirm(self._question(plan), default=False, err=True))
+        except typer.Abort:  # Ctrl-C or end of input at the prompt: the answer is no
+            sys.stderr.write("\n")
+            return False
+        if plan.content_change:
+            self.said.append(plan.content_change)
+        return answer
+
+    def _question(self, plan: "SendPlan") -> str:
+        cap, limit = plan.allowance.remaining, self.options.limit
+        now_count = min(n for n in (plan.to_send, cap, limit) if n is not None)
+        question = (
+            f"Send {now_count} message(s) of {plan.campaign.name} from {plan.campaign.sender} to {plan.destination}?"
+        )
+        if plan.resume_at is not None:
+            question = f"{plan.blocked} Record the run so that send or run-due sends it then?"
+        if plan.in_doubt and not self.options.resend_in_doubt:
+            question = f"{plan.in_doubt} recipient(s) are in doubt and will not be resent. " + question
+        if plan.content_change:
+            question = f"{plan.content_change} {question}"
+        return question
+
+
+def _show_outcome(console: "Console", outcome: "SendOutcome", *, as_json: bool, said: list[str]) -> None:
     from mailcast.display import print_json
 
     if as_json:
         print_json(outcome.as_dict())
     else:
         for note in outcome.notes:
-            console.print(note, soft_wrap=True, markup=False)
+            if note not in said:
+                console.print(note, soft_wrap=True, markup=False)
         if outcome.in_doubt:
             console.print(
                 f"In doubt (not resent; use --resend-in-doubt once you know they did not arrive): {', '.join(outcome.in_doubt)}",

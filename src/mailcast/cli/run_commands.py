@@ -128,6 +128,8 @@ def report_command(
     from mailcast.display import print_json, report_tables
     from mailcast.reports import build_report, write_report_csv
 
+    if csv_file is not None and csv_file.is_dir():
+        raise UsageError(f"{csv_file} is a folder", hint="Give --csv the path of a file to write, such as report.csv.")
     if csv_file is not None and csv_file.exists() and not force:
         raise UsageError(
             f"{csv_file} already exists; report does not overwrite it", hint="Choose a new file, or add --force."
