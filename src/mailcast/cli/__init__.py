@@ -14,7 +14,6 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -156,6 +155,8 @@ def read_settings() -> "Settings":
     env = dict(os.environ)
     fixed = env.get("MAILCAST_NOW")
     first = current_time(env)
+    from datetime import datetime, timezone
+
     clock = (lambda: first) if fixed else functools.partial(datetime.now, timezone.utc)
     return Settings(clock=clock, zone=local_zone(), env=env)
 

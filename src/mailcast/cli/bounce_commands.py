@@ -24,11 +24,12 @@ def _imap_password(source: str, variable: str) -> str:
     """From the variable named by --password-env; at a terminal, asked for when it is not set."""
     from mailcast.mailbox_sources import imap_user
 
+    user = imap_user(source)  # a malformed address is said first, before any password is asked for
     password = os.environ.get(variable)
     if password:
         return password
     if sys.stdin.isatty():
-        return str(typer.prompt(f"IMAP password for {imap_user(source)}", hide_input=True, err=True))
+        return str(typer.prompt(f"IMAP password for {user}", hide_input=True, err=True))
     raise ConfigError(
         f"{source} needs a password, and the variable {variable} is not set",
         hint=f"Set it (export {variable}='…'), or name another with --password-env.",
