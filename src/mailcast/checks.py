@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from mailcast.addresses import has_control_character
 from mailcast.campaign import MAX_SUBJECT, Campaign, SmtpTransport
@@ -34,6 +35,17 @@ class CheckReport:
     @property
     def rows_checked(self) -> int:
         return self.recipients.data_rows if self.recipients else 0
+
+    def as_dict(self, *, file_problems: Sequence[Problem] = ()) -> dict[str, Any]:
+        """The shape of `check --json`; `file_problems` are the campaign file's own, found first."""
+        errors = [*file_problems, *self.errors]
+        return {
+            "ok": not errors,
+            "errors": [p.as_dict() for p in errors],
+            "warnings": [p.as_dict() for p in self.warnings],
+            "rows": self.rows_checked,
+            "sendable": len(self.sendable),
+        }
 
 
 def check_campaign(

@@ -62,21 +62,15 @@ def check_command(campaign_file: CampaignArg, as_json: JsonOpt = False) -> None:
         if exc.partial is None:
             if not as_json:
                 raise
-            print_json({"ok": False, "errors": [p.as_dict() for p in exc.problems], "warnings": []})
+            print_json(
+                {"ok": False, "errors": [p.as_dict() for p in exc.problems], "warnings": [], "rows": 0, "sendable": 0}
+            )
             raise typer.Exit(int(exc.exit_code)) from None
         campaign, config_problems = exc.partial, exc.problems
     report = check_campaign(campaign, env=os.environ)  # a password variable not set here is a warning
     errors = config_problems + report.errors
     if as_json:
-        print_json(
-            {
-                "ok": not errors,
-                "errors": [p.as_dict() for p in errors],
-                "warnings": [p.as_dict() for p in report.warnings],
-                "rows": report.rows_checked,
-                "sendable": len(report.sendable),
-            }
-        )
+        print_json(report.as_dict(file_problems=config_problems))
     else:
         console = console_for_output()
         if errors or report.warnings:
