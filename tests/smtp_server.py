@@ -68,6 +68,7 @@ class Handler:
         self.dropped: set[str] = set()
         self.drop_done = False
         self.rcpt_count = 0  # RCPT commands seen, accepted or not
+        self.rcpt_addresses: list[str] = []  # their addresses, in order
         self.ehlo_names: list[str] = []  # the name each EHLO gave, in order
         # per MAIL command, in order: whether its RCPT and DATA had already arrived when MAIL was handled
         self.flights: list[bool] = []
@@ -105,6 +106,7 @@ class Handler:
         await self._wait()
         with self.lock:
             self.rcpt_count += 1
+            self.rcpt_addresses.append(address)
             drop = self.b.drop_after is not None and not self.drop_done and len(self.messages) >= self.b.drop_after
             self.drop_done = self.drop_done or drop
         if drop:

@@ -142,7 +142,7 @@ def test_messages_for_what_users_mistype(tmp_path: Path) -> None:
         "unsubscribe": ({"ulr": "https://example.com/u"}, "unknown key unsubscribe.ulr: did you mean unsubscribe.url?"),
         "password": ("hunter2", "a password must never be written in the campaign file"),
         "limits": ({"warmup": "fast"}, "limits.warmup: write standard, off, or a plan of daily limits"),
-        "ad_marker": (True, "YAML reads yes, no, on and off as true and false: put the value in quotes"),
+        "ad_marker": (True, "YAML reads yes, no, on and off as true and false: write one of the values it takes"),
     }
     for number, (key, (value, said)) in enumerate(cases.items()):
         campaign = write_campaign(tmp_path / f"c{number}", 1, extra={key: value})

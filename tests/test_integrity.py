@@ -28,7 +28,7 @@ def test_a_state_file_deleted_mid_run_stops_the_send_and_the_next_send_refuses(
     seen_at_deletion = len(server.messages)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 74, err
-    assert "was deleted while mailcast was using it" in err and "Traceback" not in err
+    assert "was deleted or moved away while mailcast was using it" in err and "Traceback" not in err
     assert len(server.messages) <= seen_at_deletion + 1  # at most the message already in flight
     # the next send meets a new, empty state file where the old one was: refused, nobody mailed again
     sent = len(server.messages)
@@ -142,12 +142,13 @@ def test_a_server_rejecting_everyone_alike_stops_and_the_same_run_delivers_after
     tmp_path: Path, smtp_server: Callable[..., TestServer]
 ) -> None:
     server = smtp_server(reject_all="550 5.1.1 <x>: Recipient address rejected: User unknown in relay recipient table")
-    campaign = write_campaign(tmp_path / "c", 100, transport=smtp(server.port, connections=2))
+    campaign = write_campaign(tmp_path / "c", 100, transport=smtp(server.port, connections=4))
     state = tmp_path / "state.db"
     first = mailcast("send", str(campaign), "--yes", state=state)
     assert first.code == 69, first.err
     assert "rejected 20 recipients in a row" in first.out and "relay recipient table" in first.out
-    assert server.handler_.rcpt_count <= 22  # stopped within the streak (and what was in flight)
+    assert server.handler_.rcpt_count <= 24  # stopped within the streak (and what was in flight)
+    assert max(Counter(server.handler_.rcpt_addresses).values()) == 1  # a row put back is not tried again
     assert mailcast("suppress", "list", "--json", state=state).json() == []
     assert mailcast("warmup", "--json", state=state).json()[0]["sent_today"] == 0
     report = mailcast("report", str(campaign), "--json", state=state).json()
@@ -325,3 +326,33 @@ def test_an_older_copy_of_the_state_file_is_refused(tmp_path: Path) -> None:
     result = mailcast("send", str(campaign), "--yes", state=state)
     assert result.code == 74 and "older copy" in result.err and "run 1" in result.err
     assert len(maildir_recipients(tmp_path / "c" / "outbox")) == 2
+
+
+def test_a_copy_of_the_state_file_or_a_backup_of_an_unfinished_run_is_refused(tmp_path: Path) -> None:
+    campaign = write_campaign(tmp_path / "c", 6)
+    state = tmp_path / "state.db"
+    assert mailcast("send", str(campaign), "--yes", "--limit", "2", state=state).code == 75
+    backup = tmp_path / "backup.db"
+    backup.write_bytes(state.read_bytes())  # run 1 had sent 2
+    # a second live copy of the same state file, elsewhere
+    copy = mailcast("send", str(campaign), "--yes", "--limit", "2", state=backup)
+    assert copy.code == 74 and "is a copy of" in copy.err and f"--state {state}" in copy.err
+    assert mailcast("send", str(campaign), "--yes", "--limit", "2", state=state).code == 75  # now 4 sent
+    state.write_bytes(backup.read_bytes())  # the backup restored over it
+    older = mailcast("send", str(campaign), "--yes", state=state)
+    assert older.code == 74 and "older copy" in older.err
+    assert len(maildir_recipients(tmp_path / "c" / "outbox")) == 4  # nobody twice
+
+
+def test_a_state_file_moved_on_for_good_goes_on_and_a_renamed_copied_campaign_starts_fresh(tmp_path: Path) -> None:
+    campaign = write_campaign(tmp_path / "c", 4)
+    first, moved = tmp_path / "first.db", tmp_path / "moved.db"
+    assert mailcast("send", str(campaign), "--yes", "--limit", "2", state=first).code == 75
+    first.rename(moved)
+    assert mailcast("send", str(campaign), "--yes", state=moved).code == 0  # the file moved: its runs go on
+    assert len(maildir_recipients(tmp_path / "c" / "outbox")) == 4
+    shutil.copytree(tmp_path / "c", tmp_path / "copy")
+    copied = tmp_path / "copy" / "news.yaml"
+    copied.write_text(copied.read_text(encoding="utf-8").replace("name: news", "name: news-2"), encoding="utf-8")
+    fresh = mailcast("send", str(copied), "--yes", state=moved)  # the copied marker is the old campaign's
+    assert fresh.code == 0 and "4 sent now" in fresh.out

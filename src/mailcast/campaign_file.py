@@ -277,7 +277,7 @@ def _explain(error: Any, dotted: str) -> str:
     if kind == "missing":
         return f"{dotted} is required"
     if dotted in UNION_KEYS and (kind.endswith("_type") or kind == "literal_error"):
-        return f"{dotted}: {UNION_KEYS[dotted]} (got {got!r})"
+        return f"{dotted}: {UNION_KEYS[dotted]} (got {got!r}){_yaml_hint(kind, got)}"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         return _transport_type(dotted, got)
     message = str(error["msg"]).removeprefix("Value error, ")
@@ -316,7 +316,7 @@ def _transport_type(dotted: str, got: Any) -> str:
 def _yaml_hint(kind: str, got: Any) -> str:
     """What YAML did to a value that was meant otherwise."""
     if isinstance(got, bool):
-        return "; YAML reads yes, no, on and off as true and false: put the value in quotes"
+        return "; YAML reads yes, no, on and off as true and false: write one of the values it takes"
     if kind == "int_type" and isinstance(got, str) and got.strip().lstrip("-").isdigit():
         return "; write the number without quotes"
     if kind == "string_type" and isinstance(got, int | float):
@@ -402,6 +402,8 @@ def campaign_named(value: str) -> tuple[str, Campaign | None]:
     status, report, pause and cancel work while someone is fixing it.
     """
     path = Path(value)
+    if path.is_dir():
+        load_campaign(path)  # says it is a folder, and which campaign file is inside
     if path.suffix in (".yaml", ".yml") or path.is_file():
         try:
             campaign = load_campaign(path)

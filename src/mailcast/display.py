@@ -189,10 +189,14 @@ def report_tables(console: Console, report: CampaignReport) -> None:
     statuses = [s for s in report.totals if any(c[s] for c in report.by_domain.values())]
     by_domain = [[domain, *(str(c[s]) for s in statuses)] for domain, c in report.by_domain.items()]
     show_table(console, ["domain", *statuses], by_domain, title="by recipient domain", right=statuses)
-    trouble = [r for r in report.recipients if r["status"] not in ("sent", "pending")]
+    trouble = [r for r in report.recipients if r["status"] not in ("sent", "pending", "bounced", "complained")]
     if trouble:
         cells = [[r["email"], r["status"], str(r["attempts"]), r["last_reply"] or ""] for r in trouble]
         show_table(console, ["email", "status", "attempts", "last reply"], cells, title="not sent", right=["attempts"])
+    later = [r for r in report.recipients if r["status"] in ("bounced", "complained")]
+    if later:
+        cells = [[r["email"], r["status"], r["last_reply"] or ""] for r in later]
+        show_table(console, ["email", "status", "what came back"], cells, title="sent, then bounced or complained")
     taken = report.totals["sent"] + report.totals["bounced"] + report.totals["complained"]
     if report.totals["bounced"] or report.totals["complained"]:
         rates = report.rates

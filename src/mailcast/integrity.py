@@ -33,29 +33,40 @@ def marker_path(campaign: Campaign) -> Path:
 @dataclass(frozen=True)
 class Marker:
     state_id: str
-    state_file: str
+    state_file: str  # resolved
+    campaign: str
     run: int | None = None  # the campaign's latest run: a copy of the state file without it is older
+    attempts: int = 0  # the attempts recorded for that run when the marker was written: they only grow
 
 
 def read_marker(campaign: Campaign) -> Marker | None:
-    """The marker beside the campaign file, or None (none yet, or unreadable: then nothing is known)."""
+    """The marker beside the campaign file, or None: none yet, unreadable (then nothing is known), or
+    another campaign's (a copied folder whose campaign has since been given a name of its own)."""
     try:
         data = json.loads(marker_path(campaign).read_text(encoding="utf-8"))
-        run = data.get("run")
-        return Marker(str(data["state_id"]), str(data["state_file"]), run if isinstance(run, int) else None)
+        run, attempts = data.get("run"), data.get("attempts")
+        marker = Marker(
+            str(data["state_id"]),
+            str(data["state_file"]),
+            str(data.get("campaign", campaign.name)),
+            run if isinstance(run, int) else None,
+            attempts if isinstance(attempts, int) else 0,
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    return marker if marker.campaign == campaign.name else None
 
 
 def write_marker(campaign: Campaign, store: StateStore, run: Run) -> str | None:
-    """Record beside the campaign which state file holds its runs, and its latest run; a note when
-    that cannot be done."""
+    """Record beside the campaign which state file holds its runs, its latest run and how far that
+    run has gone; a note when that cannot be done."""
     path = marker_path(campaign)
     marker = {
         "state_id": store.state_id,
-        "state_file": str(store.path.absolute()),
+        "state_file": str(store.path.resolve()),
         "campaign": campaign.name,
         "run": run.id,
+        "attempts": store.attempts(run.id),
     }
     try:
         path.parent.mkdir(exist_ok=True)
@@ -66,43 +77,61 @@ def write_marker(campaign: Campaign, store: StateStore, run: Run) -> str | None:
 
 
 def check_state_file(campaign: Campaign, store: StateStore | None, *, new_state: bool = False) -> None:
-    """Refuse (74) a state file that does not know the campaign when its marker names another one."""
+    """Refuse (74) a state file that is not the one the campaign's marker names: another file that
+    does not know the campaign, a new file where the old one was, a copy of it elsewhere, or an older
+    copy of it (a backup restored, a file copied without its -wal)."""
     marker = read_marker(campaign)
     if marker is None or new_state:
         return
-    latest = store.latest_run(campaign.name) if store is not None else None
-    if store is not None and marker.state_id == store.state_id:
-        if marker.run is not None and (latest is None or latest.id < marker.run):
-            raise StateError(
-                f"the state file {store.path} does not hold run {marker.run} of {campaign.name}, which the "
-                f"marker beside the campaign records: it is an older copy of it (a backup, or the file copied "
-                "or moved without its -wal beside it); sending would mail again whoever that run reached",
-                hint=f"Use the state file that holds run {marker.run} (with its -wal file, if one is left beside "
-                f"it). To go on with this older one on purpose: mailcast send {campaign.path} --new-state.",
-            )
+    problem = _marker_problem(campaign, store, marker)
+    if problem is None:
         return
-    if store is not None and latest is not None:
-        return
-    here = f"{store.path} (id {store.state_id})" if store is not None else "a state file that does not exist yet"
-    same_path = store is not None and str(store.path.absolute()) == marker.state_file
-    if same_path:
-        said = (
-            f"the runs of {campaign.name} are recorded in the state file that was at {marker.state_file} (id "
-            f"{marker.state_id}); the file there now is another one (id {store.state_id if store else ''}), made "
-            "since that one was deleted or replaced; sending would mail everyone again"
-        )
-        hint = "Put the original state file back (from a backup) at that path."
-    else:
-        said = (
-            f"the runs of {campaign.name} are recorded in the state file {marker.state_file} (id {marker.state_id}), "
-            f"but this command uses {here}, which does not know the campaign; sending would mail everyone again"
-        )
-        hint = f"Use that state file: --state {marker.state_file} (or MAILCAST_STATE, also in crontab and under sudo)."
+    said, hint = problem
+    again = f"mailcast --state {store.path} send {campaign.path} --new-state" if store else "--new-state"
     raise StateError(
-        said,
-        hint=f"{hint} To start over in this state file on purpose: mailcast send {campaign.path} --new-state "
-        f"(or delete {marker_path(campaign)}).",
+        f"{said}; sending would mail again whoever the campaign's runs reached",
+        hint=f"{hint} To go on with this state file on purpose: {again} (or delete {marker_path(campaign)}).",
     )
+
+
+def _marker_problem(campaign: Campaign, store: StateStore | None, marker: Marker) -> tuple[str, str] | None:
+    """What is wrong with this state file for the campaign, as (what, what to do), or None."""
+    name, recorded = campaign.name, marker.state_file
+    if store is None:
+        return f"the runs of {name} are recorded in {recorded}, and this command uses no state file yet", (
+            f"Use that state file: --state {recorded} (or MAILCAST_STATE, also in crontab and under sudo)."
+        )
+    here = str(store.path.resolve())
+    latest = store.latest_run(name)
+    if marker.state_id != store.state_id:
+        if latest is not None:
+            return None  # this file knows the campaign too: it goes on here, and the marker follows
+        if here == recorded:
+            return (
+                f"the runs of {name} are recorded in the state file that was at {recorded} (id {marker.state_id}); "
+                f"the file there now is another one (id {store.state_id}), made since that one was deleted or replaced",
+                "Put the original state file back at that path (from a backup, or where it was moved to).",
+            )
+        return (
+            f"the runs of {name} are recorded in the state file {recorded} (id {marker.state_id}), but this command "
+            f"uses {store.path} (id {store.state_id}), which does not know the campaign",
+            f"Use that state file: --state {recorded} (or MAILCAST_STATE, also in crontab and under sudo).",
+        )
+    if here != recorded and Path(recorded).exists():
+        return (
+            f"{store.path} is a copy of {recorded}, the state file that holds the runs of {name} (the same id, "
+            f"{store.state_id}); two copies would each send what the other already sent",
+            f"Use --state {recorded}. If you moved the state file here on purpose, the old path still holds a file.",
+        )
+    if marker.run is not None and (
+        latest is None or latest.id < marker.run or store.attempts(marker.run) < marker.attempts
+    ):
+        return (
+            f"the state file {store.path} is an older copy of the one that holds the runs of {name}: it lacks what "
+            f"run {marker.run} did since (a backup restored, or the file copied or moved without the -wal beside it)",
+            "Use the state file that holds it all (with its -wal file, if one is left beside it).",
+        )
+    return None
 
 
 def check_name(campaign: Campaign, store: StateStore, *, move: bool = True) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
@@ -90,7 +91,7 @@ class Pass:
         self.max_streak = plan.campaign.limits.max_rejections_in_a_row
         self.streak: list[tuple[str, date, bool]] = []  # permanent rejections in a row: (key, day, suppressed)
         self.rejected_alike: str | None = None  # the reply, once a streak stopped the run
-        self.claims = GroupClaims(store, run)
+        self.claims = GroupClaims(store, run, stopped=lambda: self.stop is not None)
 
     def _watch_rejections(self, job: Job, delivery: Delivery) -> None:
         """A server that rejects everyone alike is not that many bad addresses. After a streak of
@@ -103,14 +104,14 @@ class Pass:
         self.streak.append((job.claimed.key, job.day, delivery.suppress))
         if self.rejected_alike is None and len(self.streak) < self.max_streak:
             return
+        if self.rejected_alike is None:  # stopped first, so no claim of this pass takes a row put back
+            self.rejected_alike = delivery.reply
+            if self.stop != "error":
+                self.stop = "rejections"
         self.store.take_back_rejections(self.run, self.streak)
         self.tally["failed"] -= len(self.streak)
         self.tally["returned"] += len(self.streak)
         self.streak.clear()
-        if self.rejected_alike is None:
-            self.rejected_alike = delivery.reply
-            if self.stop != "error":
-                self.stop = "rejections"
 
     def run_workers(self, connections: list[Connection]) -> None:
         """One worker thread per connection; returns when the last one is done."""
@@ -258,8 +259,8 @@ class GroupClaims:
     connections do not queue behind N syncs. Each worker still gets its claim only once it is on
     disk: no message is handed over before its claim."""
 
-    def __init__(self, store: StateStore, run: Run) -> None:
-        self.store, self.run = store, run
+    def __init__(self, store: StateStore, run: Run, stopped: Callable[[], bool] = lambda: False) -> None:
+        self.store, self.run, self.stopped = store, run, stopped
         self._turn = threading.Condition()
         self._waiting: list[_Ticket] = []
         self._committing = False
@@ -292,8 +293,9 @@ class GroupClaims:
         self._turn.release()
         try:
             outcomes = [t.outcome for t in batch if t.outcome is not None]
+            # once the pass stops, the outcomes are written and nothing is claimed
             claimed, stop = self.store.claim_many(
-                self.run, len(batch), day=day, limit=limit, now=now, outcomes=outcomes
+                self.run, len(batch), day=day, limit=limit, now=now, outcomes=outcomes, stopped=self.stopped
             )
             error: BaseException | None = None
         except BaseException as exc:  # every worker of the batch raises it

@@ -16,7 +16,7 @@ from datetime import datetime
 from mailcast.campaign import Campaign, SmtpTransport
 from mailcast.compose import Composer
 from mailcast.errors import ExitCode, MailcastError
-from mailcast.integrity import check_name, check_state_file, fingerprint, read_marker, write_marker
+from mailcast.integrity import check_name, check_state_file, fingerprint, write_marker
 from mailcast.lock import CampaignLock
 from mailcast.outcomes import SendOutcome, limit_reason, settle
 from mailcast.planning import SendOptions, SendPlan, dry_run_outcome, password_for, plan_send
@@ -107,11 +107,10 @@ def _start_run(store: StateStore, plan: SendPlan, options: SendOptions, now: dat
 
 
 def _keep_marker(store: StateStore, plan: SendPlan, run: Run) -> None:
-    marker = read_marker(plan.campaign)
-    if marker is None or marker.state_id != store.state_id or marker.run != run.id:
-        note = write_marker(plan.campaign, store, run)
-        if note:
-            plan.notes.append(note)
+    """The marker beside the campaign names this state file, the run and how far it has gone."""
+    note = write_marker(plan.campaign, store, run)
+    if note and note not in plan.notes:
+        plan.notes.append(note)
 
 
 def _continue_run(store: StateStore, plan: SendPlan, run: Run, now: datetime) -> None:
@@ -159,6 +158,8 @@ def _execute(
     one_pass = Pass(store, run, composer, checked, settings, options, plan, progress, workers=len(connections))
     one_pass.run_workers(connections)
     plan.allowance = one_pass.allowance  # the day's, if the pass went past midnight
+    if one_pass.error is None:  # after an error the file may not be the one at the path any more
+        _keep_marker(store, plan, run)
     outcome = settle(plan, store, run, settings, one_pass.stop, one_pass.tally, detail=one_pass.rejected_alike)
     error = one_pass.error
     if isinstance(error, MailcastError):

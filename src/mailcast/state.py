@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
@@ -415,6 +415,10 @@ class StateStore(StateFile):
             for r in self._query("SELECT at, note FROM run_notes WHERE run_id = ? ORDER BY rowid", (run_id,))
         ]
 
+    def attempts(self, run_id: int) -> int:
+        """How many attempts the run's recipients have had: it only grows as the run goes on."""
+        return int(self._query("SELECT COALESCE(SUM(attempts), 0) FROM recipients WHERE run_id = ?", (run_id,))[0][0])
+
     def mark_in_doubt_noted(self, run_id: int) -> None:
         with self.transaction() as db:
             db.execute("UPDATE runs SET in_doubt_noted = 1 WHERE id = ?", (run_id,))
@@ -454,6 +458,7 @@ class StateStore(StateFile):
         limit: int | None,
         now: datetime,
         outcomes: Sequence[Outcome] = (),
+        stopped: Callable[[], bool] = lambda: False,
     ) -> tuple[list[Claimed], StopReason | None]:
         """Claim up to `count` pending recipients for sending in one durable transaction (group
         commit: one disk sync for all), and say why fewer when fewer. The `outcomes` of messages
@@ -476,6 +481,8 @@ class StateStore(StateFile):
             for outcome in outcomes:
                 _write_outcome(db, run, outcome, sent_counted_by=day)
             sent = sum(1 for o in outcomes if o.status == "sent" and o.counted and o.day == day)
+            if stopped():  # asked inside the transaction: nothing put back meanwhile is taken again
+                count = 0
             while len(claimed) < count:
                 one = _claim_one(db, run, day_text, limit, _iso(now), sent=0 if claimed else sent)
                 if not isinstance(one, Claimed):

@@ -138,9 +138,11 @@ class StateFile:
             device, inode, size = self._file_identity()
         except FileNotFoundError:
             raise StateError(
-                f"the state file {self.path} was deleted while mailcast was using it; nothing more is sent",
-                hint="What this run sent since then is recorded nowhere. Restore the file from a backup, or find "
-                "who deleted it; mailcast refuses to start over in its place.",
+                f"the state file {self.path} was deleted or moved away while mailcast was using it; nothing more "
+                "is sent",
+                hint="If it was moved, move it back (with the -wal and -shm files beside it) and send again: the run "
+                "goes on. If it was deleted, what this run sent since is recorded nowhere: restore the file from a "
+                "backup; mailcast refuses to start over in its place.",
             ) from None
         if size < self._identity[2]:
             raise StateError(
