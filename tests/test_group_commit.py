@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import date, datetime, timezone
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +72,55 @@ def test_a_limit_reached_inside_a_batch_stops_those_beyond_it(tmp_path: Path) ->
         claimed, stop = store.claim_many(run, 10, day=DAY, limit=4, now=NOW)
         assert len(claimed) == 4 and stop == "limit"
         assert store.counts(run.id)["sending"] == 4 and store.counts(run.id)["pending"] == 6
+
+
+def test_the_rate_cap_holds_when_claims_commit_together(tmp_path: Path, smtp_server: Any, monkeypatch: Any) -> None:
+    """A disk sync slower than 1/rate batches the claims of several connections; the messages
+    themselves still leave 1/rate seconds apart."""
+    import mailcast.sending
+    import mailcast.transports
+    from helpers import smtp, write_campaign
+    from mailcast.campaign_file import load_campaign
+    from mailcast.sending import SendOptions, Settings, send_campaign
+
+    server = smtp_server()
+    campaign = load_campaign(
+        write_campaign(tmp_path / "c", 12, transport=smtp(server.port, connections=4), extra={"limits": {"rate": 5}})
+    )
+    clock = [0.0]
+    lock = threading.Lock()
+    sent_at: list[float] = []
+    real_open = mailcast.transports.open_connection
+
+    def open_timed(*args: Any, **kwargs: Any) -> Any:
+        connection = real_open(*args, **kwargs)
+        real_send = connection.send
+
+        def send(*a: Any, **k: Any) -> Any:
+            with lock:
+                sent_at.append(clock[0])
+            return real_send(*a, **k)
+
+        connection.send = send  # type: ignore[method-assign]
+        return connection
+
+    monkeypatch.setattr(mailcast.sending, "open_connection", open_timed)
+
+    def sleep(seconds: float) -> None:
+        with lock:
+            clock[0] += seconds
+
+    settings = Settings(clock=lambda: NOW, zone=timezone.utc, sleep=sleep, monotonic=lambda: clock[0])
+    with StateStore(tmp_path / "state.db") as store:
+        real_claim = store.claim_many
+
+        def slow_claim_many(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                clock[0] += 0.5  # each commit's sync takes longer than 1/rate (0.2 s)
+            return real_claim(*args, **kwargs)
+
+        store.claim_many = slow_claim_many  # type: ignore[method-assign]
+        outcome = send_campaign(campaign, store, settings, SendOptions())
+    assert outcome.sent_now == 12 and len(server.messages) == 12
+    ordered = sorted(sent_at)
+    assert min(b - a for a, b in pairwise(ordered)) >= 0.2 - 1e-9

@@ -356,3 +356,27 @@ def test_a_state_file_moved_on_for_good_goes_on_and_a_renamed_copied_campaign_st
     copied.write_text(copied.read_text(encoding="utf-8").replace("name: news", "name: news-2"), encoding="utf-8")
     fresh = mailcast("send", str(copied), "--yes", state=moved)  # the copied marker is the old campaign's
     assert fresh.code == 0 and "4 sent now" in fresh.out
+
+
+def test_renaming_a_campaign_with_an_unfinished_run_is_refused(tmp_path: Path) -> None:
+    campaign = write_campaign(tmp_path / "c", 4)
+    state = tmp_path / "state.db"
+    assert mailcast("send", str(campaign), "--yes", "--limit", "1", state=state).code == 75
+    campaign.write_text(campaign.read_text(encoding="utf-8").replace("name: news", "name: weekly"), encoding="utf-8")
+    renamed = mailcast("send", str(campaign), "--yes", state=state)
+    assert renamed.code == 78 and "name: news` back" in renamed.err
+    assert len(maildir_recipients(tmp_path / "c" / "outbox")) == 1
+
+
+def test_the_daily_limit_is_reported_even_with_limit_and_many_connections(
+    tmp_path: Path, smtp_server: Callable[..., TestServer]
+) -> None:
+    server = smtp_server(delay=0.02)
+    campaign = write_campaign(
+        tmp_path / "c", 10, transport=smtp(server.port, connections=4), extra={"limits": {"daily": 2}}
+    )
+    state = tmp_path / "state.db"
+    result = mailcast("send", str(campaign), "--yes", "--limit", "3", state=state, now="2026-12-01T10:00:00+00:00")
+    assert result.code == 75 and len(server.messages) == 2
+    run = mailcast("status", "--json", state=state).json()[0]
+    assert "daily limit" in run["reason"] and run["resume_at"].startswith("2026-12-02T00:00")

@@ -40,8 +40,7 @@ class Marker:
 
 
 def read_marker(campaign: Campaign) -> Marker | None:
-    """The marker beside the campaign file, or None: none yet, unreadable (then nothing is known), or
-    another campaign's (a copied folder whose campaign has since been given a name of its own)."""
+    """The marker beside the campaign file, or None: none yet, or unreadable (then nothing is known)."""
     try:
         data = json.loads(marker_path(campaign).read_text(encoding="utf-8"))
         run, attempts = data.get("run"), data.get("attempts")
@@ -54,7 +53,7 @@ def read_marker(campaign: Campaign) -> Marker | None:
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return marker if marker.campaign == campaign.name else None
+    return marker
 
 
 def write_marker(campaign: Campaign, store: StateStore, run: Run) -> str | None:
@@ -83,6 +82,9 @@ def check_state_file(campaign: Campaign, store: StateStore | None, *, new_state:
     marker = read_marker(campaign)
     if marker is None or new_state:
         return
+    if marker.campaign != campaign.name:
+        _check_rename(campaign, store, marker)
+        return  # the marker of a copied folder's original: this campaign has none yet
     problem = _marker_problem(campaign, store, marker)
     if problem is None:
         return
@@ -91,6 +93,21 @@ def check_state_file(campaign: Campaign, store: StateStore | None, *, new_state:
     raise StateError(
         f"{said}; sending would mail again whoever the campaign's runs reached",
         hint=f"{hint} To go on with this state file on purpose: {again} (or delete {marker_path(campaign)}).",
+    )
+
+
+def _check_rename(campaign: Campaign, store: StateStore | None, marker: Marker) -> None:
+    """Refuse (78) a campaign file renamed (its `name:` changed) while its run is unfinished: under the
+    new name it would start over. A copied folder's marker names the original, whose runs are another
+    file's: that is no rename."""
+    old = store.latest_run(marker.campaign) if store is not None else None
+    if old is None or old.finished or not _same_file(Path(old.campaign_file), campaign.path):
+        return
+    raise ConfigError(
+        f"{campaign.path} now says name {campaign.name!r}, but its run {old.id} is unfinished under the name "
+        f"{marker.campaign!r}; under a new name the campaign would start over and mail everyone again",
+        hint=f"Put `name: {marker.campaign}` back to go on with run {old.id}; to start over on purpose, end it "
+        f"first (mailcast cancel {marker.campaign}).",
     )
 
 

@@ -59,11 +59,13 @@ def settle(
     tally: dict[str, int],
     *,
     detail: str | None = None,
+    limit_at: datetime | None = None,
 ) -> SendOutcome:
-    """Give the run its status after this pass, and the exit code the README's table asks for."""
+    """Give the run its status after this pass, and the exit code the README's table asks for.
+    `limit_at`: when a claim found the day's allowance used up (the run resumes the midnight after)."""
     now = settings.clock()
     counts = store.counts(run.id)
-    verdict = _Verdict(plan, store, counts, stop, detail, now, settings.zone)
+    verdict = _Verdict(plan, store, counts, stop, detail, now, settings.zone, limit_at)
     status, reason, resume_at, code = verdict.of(store.get_run(run.id))
     if not store.set_run_status(run.id, status, now=now, reason=reason, resume_at=resume_at, unless_stopped=True):
         # a cancel or a pause by hand came in meanwhile: it stands, and is what is reported
@@ -119,6 +121,7 @@ class _Verdict:
     detail: str | None  # the server's reply when it rejected everyone alike
     now: datetime
     zone: tzinfo
+    limit_at: datetime | None = None
 
     def of(self, current: Run) -> tuple[RunStatus, str | None, datetime | None, ExitCode]:
         counts, stop = self.counts, self.stop
@@ -126,8 +129,9 @@ class _Verdict:
             return "cancelled", current.reason, None, ExitCode.UNDELIVERED
         if current.paused_by_hand:
             return "paused", PAUSED_BY_HAND, None, ExitCode.TEMPFAIL
-        if stop == "limit":
-            return "paused", limit_reason(self.plan), next_midnight(self.now, self.zone), ExitCode.TEMPFAIL
+        if stop == "limit":  # the midnight after the claim that found the limit, even if the pass ended past it
+            resume = next_midnight(self.limit_at or self.now, self.zone)
+            return "paused", limit_reason(self.plan), resume, ExitCode.TEMPFAIL
         if stop == "error":
             return "failed", "stopped by an error", None, ExitCode.TEMPFAIL
         if stop == "rejections":

@@ -21,12 +21,14 @@ from mailcast.message import HeaderInjectionError
 from mailcast.planning import SendOptions, SendPlan, allowance_today
 from mailcast.settings import Settings
 from mailcast.state import Claimed, Outcome, Run, StateStore
+from mailcast.state_file import StateFileGoneError
 from mailcast.templates import Rendered, TemplateRenderError
 from mailcast.transports import Connection, Delivery
 from mailcast.vocabulary import IN_DOUBT, StopReason
 from mailcast.warmup import local_day
 
 RETRY_DEFERRED_AFTER = timedelta(minutes=10)
+HALTING: tuple[StopReason, ...] = ("interrupted", "error", "rejections")  # no message more once one of these came
 
 
 class SendProgress(Protocol):
@@ -91,7 +93,9 @@ class Pass:
         self.max_streak = plan.campaign.limits.max_rejections_in_a_row
         self.streak: list[tuple[str, date, bool]] = []  # permanent rejections in a row: (key, day, suppressed)
         self.rejected_alike: str | None = None  # the reply, once a streak stopped the run
-        self.claims = GroupClaims(store, run, stopped=lambda: self.stop is not None)
+        # claims already asked for still go after --limit or the day's limit; not after these
+        self.claims = GroupClaims(store, run, stopped=lambda: self.stop in HALTING)
+        self.limit_at: datetime | None = None  # when a claim found the day's allowance used up
 
     def _watch_rejections(self, job: Job, delivery: Delivery) -> None:
         """A server that rejects everyone alike is not that many bad addresses. After a streak of
@@ -129,6 +133,9 @@ class Pass:
         try:
             while (job := self._next(sent)) is not None:
                 sent = None
+                if not self._wait_for_turn():  # the rate cap spaces the messages themselves, after their claims
+                    self.store.release_claim(self.run, job.claimed.key, day=job.day)
+                    break
                 try:
                     delivery = job.noted(
                         connection.send(
@@ -177,22 +184,26 @@ class Pass:
         except OSError:
             self.progress = None
 
-    def _wait_for_turn(self) -> None:
-        """With `limits.rate`, turns are 1/rate seconds apart, and time lost in a stall is not made
-        up afterwards: no burst above the rate ever follows a slow server."""
+    def _wait_for_turn(self) -> bool:
+        """With `limits.rate`, messages leave 1/rate seconds apart, and time lost in a stall is not
+        made up afterwards: no burst above the rate ever follows a slow server or disk. False when
+        the run stopped meanwhile: the message is not to go."""
         if not self.rate:
-            return
+            return True
         with self.lock:
             turn = max(self.next_turn, self.settings.monotonic())
             self.next_turn = turn + 1 / self.rate
         wait = turn - self.settings.monotonic()
         if wait > 0:
             self.settings.sleep(wait)
+        with self.lock:
+            if self.settings.stop.is_set():
+                self.stop = self.stop or "interrupted"
+            return self.stop not in HALTING
 
     def _next(self, sent: Outcome | None) -> Job | None:
         """Claim and compose the next message, or None when this pass is over. `sent`, the outcome
         of the worker's last message, is recorded with the claim, or on its own when none comes."""
-        self._wait_for_turn()
         while (ticket := self._ticket()) is not None:
             today, limit, moment = ticket
             # outside the pass lock: group commit
@@ -201,6 +212,8 @@ class Pass:
             if isinstance(claimed, str):
                 with self.lock:
                     self.started -= 1
+                    if claimed == "limit" and self.stop in (None, "limit-option"):  # the day's limit says more
+                        self.stop, self.limit_at = "limit", moment
                     self.stop = self.stop or claimed
                 return None
             job = self._compose(claimed, today, moment)
@@ -300,6 +313,8 @@ class GroupClaims:
             error: BaseException | None = None
         except BaseException as exc:  # every worker of the batch raises it
             claimed, stop, error = [], None, exc
+            if not isinstance(exc, StateFileGoneError):  # then the transaction was written, to that file
+                self._record_alone(outcomes)
         finally:
             self._turn.acquire()
         for index, ticket in enumerate(batch):
@@ -308,6 +323,13 @@ class GroupClaims:
             ticket.result = claimed[index] if index < len(claimed) else (stop or "done")
         self._committing = False
         self._turn.notify_all()
+
+    def _record_alone(self, outcomes: list[Outcome]) -> None:
+        """The 250s of a batch whose claims failed, each in a transaction of its own, so a message
+        delivered is not left in doubt by the next one's failure (as far as the state file lets)."""
+        for outcome in outcomes:
+            with contextlib.suppress(Exception):
+                self.store.record(self.run, outcome)
 
 
 @dataclass(slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 
 from mailcast.campaign import Campaign, SmtpTransport
@@ -160,7 +160,16 @@ def _execute(
     plan.allowance = one_pass.allowance  # the day's, if the pass went past midnight
     if one_pass.error is None:  # after an error the file may not be the one at the path any more
         _keep_marker(store, plan, run)
-    outcome = settle(plan, store, run, settings, one_pass.stop, one_pass.tally, detail=one_pass.rejected_alike)
+    outcome = settle(
+        plan,
+        store,
+        run,
+        settings,
+        one_pass.stop,
+        one_pass.tally,
+        detail=one_pass.rejected_alike,
+        limit_at=one_pass.limit_at,
+    )
     error = one_pass.error
     if isinstance(error, MailcastError):
         store.set_run_status(run.id, "failed", now=settings.clock(), reason=error.message, unless_stopped=True)
@@ -192,20 +201,43 @@ def _open_connections(campaign: Campaign, settings: Settings, password: str | No
             return connections
         connections.append(connect())
         if workers > 1 and not settings.stop.is_set():
-            with ThreadPoolExecutor(max_workers=workers - 1) as pool:
-                opening = [pool.submit(connect) for _ in range(workers - 1)]
-                failures = []
-                for future in opening:  # every one is waited for, so none is left open unseen
-                    try:
-                        connections.append(future.result())
-                    except BaseException as exc:
-                        failures.append(exc)
-            if failures:
-                raise failures[0]
+            connections.extend(_open_more(connect, workers - 1))
     except BaseException:  # nothing was sent: the run, if any, stays as it was
         _close_all(connections)
         raise
     return connections
+
+
+def _open_more(connect: Callable[[], Connection], count: int) -> list[Connection]:
+    """`count` connections opened at the same time. Any failure is raised once all have ended (none is
+    left open unseen); a second Ctrl-C meanwhile stops at once, and those still opening are closed as
+    they open."""
+    pool = ThreadPoolExecutor(max_workers=count)
+    opening = [pool.submit(connect) for _ in range(count)]
+    opened: list[Connection] = []
+    failures: list[Exception] = []
+    try:
+        for future in opening:
+            try:
+                opened.append(future.result())
+            except Exception as exc:
+                failures.append(exc)
+    except BaseException:  # KeyboardInterrupt: do not wait for the others
+        for future in opening[len(opened) + len(failures) :]:
+            future.add_done_callback(_close_when_opened)
+        pool.shutdown(wait=False, cancel_futures=True)
+        _close_all(opened)
+        raise
+    pool.shutdown()
+    if failures:
+        _close_all(opened)
+        raise failures[0]
+    return opened
+
+
+def _close_when_opened(future: Future[Connection]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        _close_all([future.result()])
 
 
 def _begin(store: StateStore, plan: SendPlan, options: SendOptions, now: datetime) -> Run | None:

@@ -24,6 +24,13 @@ from mailcast import schema
 from mailcast.errors import StateError
 
 OPEN_ATTEMPTS = 100
+
+
+class StateFileGoneError(StateError):
+    """The path no longer names the file this store opened (deleted, moved, replaced, emptied): what
+    was written to it is written, but where nobody reads."""
+
+
 Opened = TypeVar("Opened", bound="StateFile")
 
 
@@ -137,7 +144,7 @@ class StateFile:
         try:
             device, inode, size = self._file_identity()
         except FileNotFoundError:
-            raise StateError(
+            raise StateFileGoneError(
                 f"the state file {self.path} was deleted or moved away while mailcast was using it; nothing more "
                 "is sent",
                 hint="If it was moved, move it back (with the -wal and -shm files beside it) and send again: the run "
@@ -145,14 +152,14 @@ class StateFile:
                 "backup; mailcast refuses to start over in its place.",
             ) from None
         if size < self._identity[2]:
-            raise StateError(
+            raise StateFileGoneError(
                 f"the state file {self.path} was emptied or cut short while mailcast was using it; "
                 "nothing more is sent",
                 hint="Restore the file from a backup before sending again; what this run sent is in report "
                 "only if the file comes back whole.",
             )
         if (device, inode) != self._identity[:2]:
-            raise StateError(
+            raise StateFileGoneError(
                 f"the state file {self.path} was replaced by another file while mailcast was using it; "
                 "nothing more is sent",
                 hint="Put the original file back (from a backup) before sending again.",
