@@ -358,14 +358,14 @@ def test_a_state_file_moved_on_for_good_goes_on_and_a_renamed_copied_campaign_st
     assert fresh.code == 0 and "4 sent now" in fresh.out
 
 
-def test_renaming_a_campaign_with_an_unfinished_run_is_refused(tmp_path: Path) -> None:
+def test_renaming_a_campaign_with_an_unfinished_run_continues_it(tmp_path: Path) -> None:
     campaign = write_campaign(tmp_path / "c", 4)
     state = tmp_path / "state.db"
     assert mailcast("send", str(campaign), "--yes", "--limit", "1", state=state).code == 75
     campaign.write_text(campaign.read_text(encoding="utf-8").replace("name: news", "name: weekly"), encoding="utf-8")
     renamed = mailcast("send", str(campaign), "--yes", state=state)
-    assert renamed.code == 78 and "name: news` back" in renamed.err
-    assert len(maildir_recipients(tmp_path / "c" / "outbox")) == 1
+    assert renamed.code == 0 and "3 sent now; 4 of 4 sent in all" in renamed.out
+    assert len(maildir_recipients(tmp_path / "c" / "outbox")) == 4
 
 
 def test_the_daily_limit_is_reported_even_with_limit_and_many_connections(
@@ -380,3 +380,55 @@ def test_the_daily_limit_is_reported_even_with_limit_and_many_connections(
     assert result.code == 75 and len(server.messages) == 2
     run = mailcast("status", "--json", state=state).json()[0]
     assert "daily limit" in run["reason"] and run["resume_at"].startswith("2026-12-02T00:00")
+
+
+def test_a_renamed_campaign_keeps_its_history(tmp_path: Path) -> None:
+    campaign = write_campaign(tmp_path / "c", 3)
+    state = tmp_path / "state.db"
+    assert mailcast("send", str(campaign), "--yes", state=state).code == 0
+    campaign.write_text(campaign.read_text(encoding="utf-8").replace("name: news", "name: weekly"), encoding="utf-8")
+    again = mailcast("send", str(campaign), "--yes", state=state)
+    assert again.code == 0 and "already completed" in again.out  # not sent to everyone again
+    assert [(r["campaign"], r["run"]) for r in mailcast("status", "--json", state=state).json()] == [("weekly", 1)]
+    assert len(maildir_recipients(tmp_path / "c" / "outbox")) == 3
+
+
+def test_a_renamed_campaign_file_named_after_itself_is_refused_until_told(tmp_path: Path) -> None:
+    folder = tmp_path / "c"
+    campaign = write_campaign(folder, 4)
+    plain = campaign.read_text(encoding="utf-8").replace("name: news\n", "")
+    (folder / "campaign.yaml").write_text(plain, encoding="utf-8")  # named after its file: campaign
+    campaign.unlink()
+    state = tmp_path / "state.db"
+    assert mailcast("send", str(folder / "campaign.yaml"), "--yes", "--limit", "2", state=state).code == 75
+    (folder / "campaign.yaml").rename(folder / "newsletter.yaml")
+    refused = mailcast("send", str(folder / "newsletter.yaml"), "--yes", state=state)
+    assert refused.code == 78 and "add `name: campaign`" in refused.err
+    (folder / "newsletter.yaml").write_text("name: campaign\n" + plain, encoding="utf-8")
+    assert mailcast("send", str(folder / "newsletter.yaml"), "--yes", state=state).code == 0
+    assert len(maildir_recipients(folder / "outbox")) == 4
+
+
+def test_a_state_file_reached_through_a_symlink_or_moved_back_is_not_a_copy(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    campaign = write_campaign(tmp_path / "c", 6)
+    linked = tmp_path / "link" / "state.db"
+    assert mailcast("send", str(campaign), "--yes", "--limit", "2", state=linked).code == 75
+    real = tmp_path / "real" / "state.db"
+    assert mailcast("send", str(campaign), "--yes", "--limit", "2", state=real).code == 75
+    # moved for good, then once more the old path (a cron line not yet changed): a new file appears there
+    (tmp_path / "real").rename(tmp_path / "moved")
+    stale_cron = mailcast("send", str(campaign), "--yes", state=real)
+    assert stale_cron.code == 74
+    on = mailcast("send", str(campaign), "--yes", state=tmp_path / "moved" / "state.db")
+    assert on.code == 0 and len(maildir_recipients(tmp_path / "c" / "outbox")) == 6
+
+
+def test_a_campaign_given_by_its_folder(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    assert mailcast("init", str(tmp_path / "rate"), state=state).code == 0
+    assert mailcast("send", str(tmp_path / "rate" / "campaign.yaml"), "--yes", state=state).code == 0
+    for command in ("report", "status"):
+        result = mailcast(command, str(tmp_path / "rate"), state=state)
+        assert result.code == 0 and "rate" in result.out, command

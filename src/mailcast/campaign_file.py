@@ -402,8 +402,11 @@ def campaign_named(value: str) -> tuple[str, Campaign | None]:
     status, report, pause and cancel work while someone is fixing it.
     """
     path = Path(value)
-    if path.is_dir():
-        load_campaign(path)  # says it is a folder, and which campaign file is inside
+    if path.is_dir():  # a campaign's folder (as `mailcast init` makes it) stands for its one campaign file
+        inside = [p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()]
+        if len(inside) != 1:
+            return value, None
+        path = inside[0]
     if path.suffix in (".yaml", ".yml") or path.is_file():
         try:
             campaign = load_campaign(path)

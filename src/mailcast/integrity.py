@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -75,16 +76,23 @@ def write_marker(campaign: Campaign, store: StateStore, run: Run) -> str | None:
     return None
 
 
-def check_state_file(campaign: Campaign, store: StateStore | None, *, new_state: bool = False) -> None:
+def check_state_file(
+    campaign: Campaign, store: StateStore | None, *, new_state: bool = False, move: bool = True
+) -> None:
     """Refuse (74) a state file that is not the one the campaign's marker names: another file that
     does not know the campaign, a new file where the old one was, a copy of it elsewhere, or an older
     copy of it (a backup restored, a file copied without its -wal)."""
     marker = read_marker(campaign)
-    if marker is None or new_state:
+    if new_state:
+        return
+    if marker is None:
+        _check_renamed_file(campaign, store)
         return
     if marker.campaign != campaign.name:
-        _check_rename(campaign, store, marker)
-        return  # the marker of a copied folder's original: this campaign has none yet
+        _check_rename(campaign, store, marker, move=move)
+        if store is None or store.latest_run(campaign.name) is None:
+            return  # the marker of a copied folder's original: this campaign has none yet
+        marker = dataclasses.replace(marker, campaign=campaign.name)
     problem = _marker_problem(campaign, store, marker)
     if problem is None:
         return
@@ -96,19 +104,46 @@ def check_state_file(campaign: Campaign, store: StateStore | None, *, new_state:
     )
 
 
-def _check_rename(campaign: Campaign, store: StateStore | None, marker: Marker) -> None:
-    """Refuse (78) a campaign file renamed (its `name:` changed) while its run is unfinished: under the
-    new name it would start over. A copied folder's marker names the original, whose runs are another
-    file's: that is no rename."""
-    old = store.latest_run(marker.campaign) if store is not None else None
-    if old is None or old.finished or not _same_file(Path(old.campaign_file), campaign.path):
+def _check_renamed_file(campaign: Campaign, store: StateStore | None) -> None:
+    """Refuse (78) a campaign that has no runs while a marker beside it belongs to a campaign file that
+    is gone and whose runs are unfinished: the file was most likely renamed, and a campaign named after
+    its file would start over under its new name."""
+    if store is None or store.latest_run(campaign.name) is not None:
         return
-    raise ConfigError(
-        f"{campaign.path} now says name {campaign.name!r}, but its run {old.id} is unfinished under the name "
-        f"{marker.campaign!r}; under a new name the campaign would start over and mail everyone again",
-        hint=f"Put `name: {marker.campaign}` back to go on with run {old.id}; to start over on purpose, end it "
-        f"first (mailcast cancel {marker.campaign}).",
-    )
+    for other in sorted((campaign.folder / MARKER_FOLDER).glob("*.state")):
+        gone = campaign.folder / other.name.removesuffix(".state")
+        if gone.exists():
+            continue
+        try:
+            name = str(json.loads(other.read_text(encoding="utf-8"))["campaign"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        latest = store.latest_run(name)
+        if latest is not None and not latest.finished and _same_file(Path(latest.campaign_file), gone):
+            raise ConfigError(
+                f"{campaign.path} has no runs, but {gone.name}, which is gone, left run {latest.id} of campaign "
+                f"{name!r} unfinished; if {campaign.path.name} is that file renamed, it would start over and mail "
+                "everyone again",
+                hint=f"To go on with run {latest.id}, add `name: {name}` to {campaign.path}. If this is another "
+                f"campaign, delete {other} (or cancel the old run: mailcast cancel {name}).",
+            )
+
+
+def _check_rename(campaign: Campaign, store: StateStore | None, marker: Marker, *, move: bool) -> None:
+    """A campaign file whose `name:` changed keeps its history: its runs (and schedule) take the new
+    name, so nothing is sent again. Refused (78) when the new name already has runs of its own. A
+    copied folder's marker names the original, whose runs are another file's: that is no rename."""
+    old = store.latest_run(marker.campaign) if store is not None else None
+    if store is None or old is None or not _same_file(Path(old.campaign_file), campaign.path):
+        return
+    if store.latest_run(campaign.name) is not None:
+        raise ConfigError(
+            f"{campaign.path} now says name {campaign.name!r}, but its runs are under the name {marker.campaign!r}, "
+            f"and {campaign.name!r} has runs of its own in {store.path}",
+            hint=f"Put `name: {marker.campaign}` back, or choose a name that is not in use.",
+        )
+    if move:
+        store.rename_campaign(marker.campaign, campaign.name)
 
 
 def _marker_problem(campaign: Campaign, store: StateStore | None, marker: Marker) -> tuple[str, str] | None:
@@ -118,12 +153,12 @@ def _marker_problem(campaign: Campaign, store: StateStore | None, marker: Marker
         return f"the runs of {name} are recorded in {recorded}, and this command uses no state file yet", (
             f"Use that state file: --state {recorded} (or MAILCAST_STATE, also in crontab and under sudo)."
         )
-    here = str(store.path.resolve())
+    same_path = _same_file(Path(recorded), store.path)
     latest = store.latest_run(name)
     if marker.state_id != store.state_id:
         if latest is not None:
             return None  # this file knows the campaign too: it goes on here, and the marker follows
-        if here == recorded:
+        if same_path:
             return (
                 f"the runs of {name} are recorded in the state file that was at {recorded} (id {marker.state_id}); "
                 f"the file there now is another one (id {store.state_id}), made since that one was deleted or replaced",
@@ -134,7 +169,7 @@ def _marker_problem(campaign: Campaign, store: StateStore | None, marker: Marker
             f"uses {store.path} (id {store.state_id}), which does not know the campaign",
             f"Use that state file: --state {recorded} (or MAILCAST_STATE, also in crontab and under sudo).",
         )
-    if here != recorded and Path(recorded).exists():
+    if not same_path and _state_id_of(Path(recorded)) == store.state_id:
         return (
             f"{store.path} is a copy of {recorded}, the state file that holds the runs of {name} (the same id, "
             f"{store.state_id}); two copies would each send what the other already sent",
@@ -149,6 +184,24 @@ def _marker_problem(campaign: Campaign, store: StateStore | None, marker: Marker
             "Use the state file that holds it all (with its -wal file, if one is left beside it).",
         )
     return None
+
+
+def _state_id_of(path: Path) -> str | None:
+    """The id of the state file at `path`, read without changing it; None when there is none there."""
+    import sqlite3
+    from urllib.parse import quote
+
+    if not path.is_file():
+        return None
+    try:
+        db = sqlite3.connect(f"file:{quote(str(path.absolute()))}?mode=ro", uri=True)
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key = 'state_id'").fetchone()
+        finally:
+            db.close()
+    except sqlite3.DatabaseError:
+        return None
+    return str(row[0]) if row else None
 
 
 def check_name(campaign: Campaign, store: StateStore, *, move: bool = True) -> None:

@@ -94,7 +94,7 @@ class Pass:
         self.streak: list[tuple[str, date, bool]] = []  # permanent rejections in a row: (key, day, suppressed)
         self.rejected_alike: str | None = None  # the reply, once a streak stopped the run
         # claims already asked for still go after --limit or the day's limit; not after these
-        self.claims = GroupClaims(store, run, stopped=lambda: self.stop in HALTING)
+        self.claims = GroupClaims(store, run, stopped=lambda: self.stop in HALTING or settings.stop.is_set())
         self.limit_at: datetime | None = None  # when a claim found the day's allowance used up
 
     def _watch_rejections(self, job: Job, delivery: Delivery) -> None:
@@ -193,9 +193,8 @@ class Pass:
         with self.lock:
             turn = max(self.next_turn, self.settings.monotonic())
             self.next_turn = turn + 1 / self.rate
-        wait = turn - self.settings.monotonic()
-        if wait > 0:
-            self.settings.sleep(wait)
+        while (wait := turn - self.settings.monotonic()) > 0 and not self.settings.stop.is_set():
+            self.settings.sleep(min(wait, 0.2))  # a stop meanwhile ends the wait soon, and the claim goes back
         with self.lock:
             if self.settings.stop.is_set():
                 self.stop = self.stop or "interrupted"

@@ -9,8 +9,8 @@ connections and runs the send loop (send_loop.py), then settles the run's status
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 
 from mailcast.campaign import Campaign, SmtpTransport
@@ -40,7 +40,7 @@ def send_campaign(
 ) -> SendOutcome:
     """Start or continue the campaign's run. `store` is None only for a dry run with no state file yet."""
     if options.dry_run:
-        check_state_file(campaign, store, new_state=options.new_state)
+        check_state_file(campaign, store, new_state=options.new_state, move=False)
         if store is not None:
             check_name(campaign, store, move=False)
         plan = plan_send(campaign, store, settings, options)
@@ -50,6 +50,8 @@ def send_campaign(
     with CampaignLock(store.locks_folder, campaign.name):
         check_state_file(campaign, store, new_state=options.new_state)
         check_name(campaign, store)
+        if options.new_state and (latest := store.latest_run(campaign.name)) is not None:
+            write_marker(campaign, store, latest)  # from now on the marker names this state file
         plan = plan_send(campaign, store, settings, options)
         if plan.blocked is not None and plan.resume_at is None:
             return SendOutcome(
@@ -209,35 +211,43 @@ def _open_connections(campaign: Campaign, settings: Settings, password: str | No
 
 
 def _open_more(connect: Callable[[], Connection], count: int) -> list[Connection]:
-    """`count` connections opened at the same time. Any failure is raised once all have ended (none is
-    left open unseen); a second Ctrl-C meanwhile stops at once, and those still opening are closed as
-    they open."""
-    pool = ThreadPoolExecutor(max_workers=count)
-    opening = [pool.submit(connect) for _ in range(count)]
+    """`count` connections opened at the same time, each on a thread of its own. Any failure is
+    raised once all have ended (none is left open unseen). A second Ctrl-C meanwhile stops at once:
+    the threads are daemons, and a connection that opens after that is closed at once."""
     opened: list[Connection] = []
     failures: list[Exception] = []
-    try:
-        for future in opening:
-            try:
-                opened.append(future.result())
-            except Exception as exc:
+    lock = threading.Lock()
+    abandoned = threading.Event()
+
+    def open_one() -> None:
+        try:
+            connection = connect()
+        except Exception as exc:
+            with lock:
                 failures.append(exc)
+            return
+        with lock:
+            late = abandoned.is_set()
+            if not late:
+                opened.append(connection)
+        if late:
+            _close_all([connection])
+
+    threads = [threading.Thread(target=open_one, daemon=True) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            thread.join()
     except BaseException:  # KeyboardInterrupt: do not wait for the others
-        for future in opening[len(opened) + len(failures) :]:
-            future.add_done_callback(_close_when_opened)
-        pool.shutdown(wait=False, cancel_futures=True)
-        _close_all(opened)
+        with lock:
+            abandoned.set()
+            _close_all(opened)
         raise
-    pool.shutdown()
     if failures:
         _close_all(opened)
         raise failures[0]
     return opened
-
-
-def _close_when_opened(future: Future[Connection]) -> None:
-    if not future.cancelled() and future.exception() is None:
-        _close_all([future.result()])
 
 
 def _begin(store: StateStore, plan: SendPlan, options: SendOptions, now: datetime) -> Run | None:

@@ -392,6 +392,12 @@ class StateStore(StateFile):
         with self.transaction() as db:
             return db.execute(sql, params).rowcount > 0
 
+    def rename_campaign(self, old: str, new: str) -> None:
+        """The campaign's file now gives it another name: its runs and schedule take it."""
+        with self.transaction() as db:
+            db.execute("UPDATE runs SET campaign = ? WHERE campaign = ?", (new, old))
+            db.execute("UPDATE schedules SET campaign = ? WHERE campaign = ?", (new, old))
+
     def move_campaign(self, campaign: str, campaign_file: str) -> None:
         """The campaign file moved: its runs go with it."""
         with self.transaction() as db:
