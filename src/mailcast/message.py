@@ -113,18 +113,18 @@ def _check(name: str, value: str) -> str:
 
 def _encoded_words(text: str) -> list[str]:
     """RFC 2047 B-encoded words of UTF-8, each at most 75 characters, split on whole characters."""
-    words: list[bytes] = []
-    chunk = bytearray()
+    data = text.encode("utf-8")
     limit = 42  # 42 bytes of UTF-8 -> 56 base64 characters + 12 of framing = 68
-    for char in text:
-        encoded = char.encode("utf-8")
-        if len(chunk) + len(encoded) > limit:
-            words.append(bytes(chunk))
-            chunk.clear()
-        chunk += encoded
-    if chunk:
-        words.append(bytes(chunk))
-    return ["=?utf-8?b?" + base64.b64encode(w).decode("ascii") + "?=" for w in words]
+    words: list[bytes] = []
+    start = 0
+    while len(data) - start > limit:
+        cut = start + limit
+        while data[cut] & 0xC0 == 0x80:  # not inside a character: back to its first byte
+            cut -= 1
+        words.append(data[start:cut])
+        start = cut
+    words.append(data[start:])
+    return ["=?utf-8?b?" + base64.b64encode(w).decode("ascii") + "?=" for w in words if w]
 
 
 def encode_header(name: str, value: str) -> str:
