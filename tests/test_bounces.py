@@ -381,3 +381,20 @@ def test_bad_input_is_counted_never_a_traceback(tmp_path: Path, smtp_server: Cal
     assert mailcast("bounces", "import", str(truncated), state=state, now=NOW).code == 0
     missing = mailcast("bounces", "import", str(tmp_path / "nowhere"), state=state, now=NOW)
     assert missing.code == 66 and "nowhere" in missing.err
+
+
+def test_two_imports_at_once_apply_each_report_once(tmp_path: Path, smtp_server: Callable[..., TestServer]) -> None:
+    emails = [f"r{i}@example.com" for i in range(1, 41)]
+    server = smtp_server()
+    _, state = send(tmp_path, server, emails=emails)
+    reports = [dsn(e, to=sent_to(server, e)[0], status="4.2.2", report_id=e) for e in emails]
+    box = maildir(tmp_path / "box", *reports)
+    reference = tmp_path / "reference.db"
+    reference.write_bytes(state.read_bytes())
+    import_json(box, reference)
+    first = start_mailcast("bounces", "import", str(box), state=state, now=NOW)
+    second = start_mailcast("bounces", "import", str(box), state=state, now=NOW)
+    for proc in (first, second):
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+    assert _ledger(state) == _ledger(reference)  # each soft bounce counted once, not twice

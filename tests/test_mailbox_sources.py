@@ -11,12 +11,9 @@ from pathlib import Path
 import pytest
 
 from imap_server import DovecotServer, free_port
-from mailcast.errors import MailcastError
+from mailcast.errors import LoginRefusedError, MailcastError, ServerUnavailableError, SourceMissingError
 from mailcast.mailbox_sources import (
     MailSource,
-    ServerUnavailableError,
-    SourceAuthError,
-    SourceMissingError,
     SourceSpecError,
     _fetched_bodies,
     decode_folder_name,
@@ -328,7 +325,7 @@ def test_imap_missing_folder(imap_server: ImapServer) -> None:
 
 def test_imap_wrong_password(imap_server: ImapServer) -> None:
     server = imap_server()
-    with pytest.raises(SourceAuthError) as caught:
+    with pytest.raises(LoginRefusedError) as caught:
         open_source(server.spec(), password="wrong")
     assert exit_code(caught.value) == 77
     assert f"the IMAP server 127.0.0.1:{server.port} refused the login of bounces" in str(caught.value)
@@ -336,7 +333,9 @@ def test_imap_wrong_password(imap_server: ImapServer) -> None:
 
 
 def test_imap_without_password() -> None:
-    with pytest.raises(SourceAuthError, match=r"no password for bounces at the IMAP server example\.com:993") as caught:
+    with pytest.raises(
+        LoginRefusedError, match=r"no password for bounces at the IMAP server example\.com:993"
+    ) as caught:
         open_source("imaps://bounces@example.com/INBOX")
     assert exit_code(caught.value) == 77
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from helpers import mailcast, smtp, write_campaign
-from mailcast.errors import SmtpAuthError
+from mailcast.errors import LoginRefusedError
 from mailcast.transports.smtp import SmtpConnection, backoff_delays
 from smtp_server import TestServer
 from test_smtp import SENDER, config, message
@@ -231,7 +231,7 @@ def test_a_server_wanting_a_login_stops_the_run(smtp_server: Callable[..., TestS
     # 530 at MAIL (then at RCPT and DATA too): about the sender, as without pipelining
     server = smtp_server(pipelining=True, user="news", password="right")
     conn, _ = connect(server)
-    with pytest.raises(SmtpAuthError, match="530"):
+    with pytest.raises(LoginRefusedError, match="530"):
         conn.send(SENDER, "r1@example.com", message("r1@example.com"))
     conn.close()
     assert server.messages == []

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from helpers import mailcast, smtp, write_campaign
 from mailcast.campaign import SmtpTransport, is_loopback
-from mailcast.errors import ConfigError, ExitCode, SmtpAuthError, SmtpUnavailableError
+from mailcast.errors import ConfigError, ExitCode, LoginRefusedError, ServerUnavailableError
 from mailcast.transports.smtp import SmtpConnection, backoff_delays, default_ehlo_name, is_temporary, suppresses
 from smtp_server import TestServer
 
@@ -138,7 +138,7 @@ def test_no_new_attempt_starts_once_the_run_is_stopping(smtp_server: Callable[..
 
 def test_wrong_password_names_user_and_host_not_password(smtp_server: Callable[..., TestServer]) -> None:
     server = smtp_server(user="news", password="right")
-    with pytest.raises(SmtpAuthError) as caught:
+    with pytest.raises(LoginRefusedError) as caught:
         connect(server, password="wrong-secret", username="news", password_env="PW")
     assert caught.value.exit_code == ExitCode.AUTH
     text = str(caught.value)
@@ -158,7 +158,7 @@ def test_closed_port_is_unavailable() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed when the block ends: nothing listens there
     transport = SmtpTransport.model_validate({"type": "smtp", "host": "127.0.0.1", "port": port, "security": "none"})
-    with pytest.raises(SmtpUnavailableError) as caught:
+    with pytest.raises(ServerUnavailableError) as caught:
         SmtpConnection(transport, password=None)
     assert caught.value.exit_code == ExitCode.UNAVAILABLE
     assert f"127.0.0.1:{port}" in caught.value.message
@@ -199,7 +199,7 @@ def test_starttls_with_trusted_certificate(smtp_server: Callable[..., TestServer
 
 def test_starttls_with_untrusted_certificate_is_refused(smtp_server: Callable[..., TestServer], tls_ca: Any) -> None:
     server = smtp_server(tls_context=tls_ca.server)
-    with pytest.raises(SmtpUnavailableError) as caught:
+    with pytest.raises(ServerUnavailableError) as caught:
         SmtpConnection(config(server, security="starttls", host="localhost"), password=None)
     assert "certificate" in caught.value.message
 

@@ -128,15 +128,15 @@ class _Reader:
         for address in [*report.envelope_to, *report.original_return_paths]:
             for bounce_address in self.bounce_addresses:
                 tag = verp_tag(address, bounce_address)
-                found = self.store.find_sent(tag=tag) if tag else None
+                found = self.store.find_sent("tag", tag) if tag else None
                 # the tag is the whole message's: a bounce about its Cc or Bcc is not about its To
                 if found is not None and (not verdict.address or verdict.address == found.key):
                     return found
         for message_id in report.original_message_ids:
-            found = self.store.find_sent(message_id=message_id)
+            found = self.store.find_sent("message_id", message_id)
             if found is not None and (not verdict.address or verdict.address == found.key):
                 return found
-        return self.store.find_sent(key=verdict.address.lower()) if verdict.address else None
+        return self.store.find_sent("key", verdict.address.lower()) if verdict.address else None
 
     def _soft(self, sent: SentTo, verdict: Verdict) -> FeedbackChange:
         earlier = self.store.soft_bounces_since(sent.key, self.now - SOFT_WINDOW, besides_run=sent.run_id)

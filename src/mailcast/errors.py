@@ -76,12 +76,22 @@ class ConfigError(MailcastError):
     exit_code = ExitCode.CONFIG
 
 
-class SmtpUnavailableError(MailcastError):
+class ServerUnavailableError(MailcastError):
+    """A server (SMTP or IMAP) cannot be reached, its certificate is not trusted, or the connection broke."""
+
     exit_code = ExitCode.UNAVAILABLE
 
 
-class SmtpAuthError(MailcastError):
+class LoginRefusedError(MailcastError):
+    """A server (SMTP or IMAP) refused the login, or wants one."""
+
     exit_code = ExitCode.AUTH
+
+
+class SourceMissingError(MailcastError):
+    """`bounces import`: the source does not exist, cannot be read, or is not a mailbox."""
+
+    exit_code = ExitCode.NOINPUT
 
 
 class StateError(MailcastError):

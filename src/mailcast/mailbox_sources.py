@@ -23,25 +23,13 @@ from pathlib import Path
 from typing import Any, NoReturn, Protocol
 from urllib.parse import unquote
 
-from mailcast.errors import ExitCode, MailcastError, UsageError
-
-
-class SourceMissingError(MailcastError):
-    """The source does not exist, cannot be read, or is not a mailbox (no Maildir, no mbox, no such IMAP folder)."""
-
-    exit_code = ExitCode.NOINPUT
-
-
-class ServerUnavailableError(MailcastError):
-    """The IMAP server cannot be reached, its certificate is not trusted, or the connection broke."""
-
-    exit_code = ExitCode.UNAVAILABLE
-
-
-class SourceAuthError(MailcastError):
-    """The IMAP server refused the login (or the folder may not be changed by this user)."""
-
-    exit_code = ExitCode.AUTH
+from mailcast.errors import (
+    LoginRefusedError,
+    MailcastError,
+    ServerUnavailableError,
+    SourceMissingError,
+    UsageError,
+)
 
 
 class SourceSpecError(UsageError):
@@ -357,7 +345,7 @@ class ImapSource:
         self.skipped: list[str] = []
         self.count: int | None = None
         if password is None:
-            raise SourceAuthError(
+            raise LoginRefusedError(
                 f"no password for {location.user} at the IMAP server {location.server}",
                 hint="Set the environment variable named by --password-env (MAILCAST_IMAP_PASSWORD by default).",
             )
@@ -407,7 +395,7 @@ class ImapSource:
                 secret = b"\0" + user.encode() + b"\0" + password.encode()
                 self._imap.authenticate("PLAIN", lambda _challenge: secret)
             elif "LOGINDISABLED" in self._imap.capabilities:
-                raise SourceAuthError(
+                raise LoginRefusedError(
                     f"the IMAP server {server} takes no password over a connection without TLS",
                     hint="Use imaps:// (TLS, usually port 993).",
                 )
@@ -418,11 +406,11 @@ class ImapSource:
                 f"the IMAP server {server} closed the connection at the login: {_reason(exc)}", hint="Try again later."
             ) from None
         except imaplib.IMAP4.error as exc:
-            raise SourceAuthError(
+            raise LoginRefusedError(
                 f"the IMAP server {server} refused the login of {user}: {_reason(exc)}", hint=hint
             ) from None
         except UnicodeEncodeError:
-            raise SourceAuthError(
+            raise LoginRefusedError(
                 f"the IMAP server {server} offers no login for a user or password with non-ASCII characters",
                 hint=hint,
             ) from None
@@ -530,7 +518,7 @@ class ImapSource:
             typ, data = getattr(self._imap, command.lower())(*args)
             return typ, data
         except imaplib.IMAP4.readonly:
-            raise SourceAuthError(
+            raise LoginRefusedError(
                 f"{self.location.where}: the folder is read-only for {self.location.user}",
                 hint="mailcast marks each message it has read: give a folder this user may change.",
             ) from None

@@ -52,15 +52,8 @@ def preview_message(
     """The message of one recipient: data row `row` (1-based), the one with `email`, or the first."""
     report, composer = checked_composer(campaign, one_row=True)
     recipient = pick_recipient(report, row=row, email=email)
-    composed = composer.compose(
-        values=recipient.values,
-        email=recipient.email,
-        run_token=PREVIEW_TOKEN,
-        key=recipient.key,
-        date=now,
-        rendered=report.rendered.get(recipient.row),
-    )
-    return PreviewMessage(recipient.row, recipient.email, composed.data, row_warnings(report))
+    data = _preview_bytes(composer, report, recipient, now)
+    return PreviewMessage(recipient.row, recipient.email, data, row_warnings(report))
 
 
 def pick_recipient(report: CheckReport, *, row: int | None, email: str | None) -> Recipient:
@@ -126,16 +119,20 @@ def write_previews(campaign: Campaign, out: Path, *, now: datetime, limit: int |
         ) from None
     written = []
     for recipient in report.sendable[:limit] if limit is not None else report.sendable:
-        composed = composer.compose(
-            values=recipient.values,
-            email=recipient.email,
-            run_token=PREVIEW_TOKEN,
-            key=recipient.key,
-            date=now,
-            rendered=report.rendered.get(recipient.row),
-        )
         safe = re.sub(r"[^A-Za-z0-9@._+-]", "_", recipient.email)
         path = out / f"{recipient.row:05d}-{safe}.eml"
-        path.write_bytes(composed.data)
+        path.write_bytes(_preview_bytes(composer, report, recipient, now))
         written.append(path)
     return written
+
+
+def _preview_bytes(composer: Composer, report: CheckReport, recipient: Recipient, now: datetime) -> bytes:
+    """The recipient's message as a send would build it (with the check's rendering), under the preview token."""
+    return composer.compose(
+        values=recipient.values,
+        email=recipient.email,
+        run_token=PREVIEW_TOKEN,
+        key=recipient.key,
+        date=now,
+        rendered=report.rendered.get(recipient.row),
+    ).data

@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 from mailcast import schema
 from mailcast.message_ids import make_message_id, make_verp_tag
@@ -568,18 +568,11 @@ class StateStore(StateFile):
         rows = self._query("SELECT DISTINCT bounce_address, unsubscribe_mailto FROM runs")
         return {r[0].lower() for r in rows if r[0]}, {r[1].lower() for r in rows if r[1]}
 
-    def find_sent(
-        self, *, tag: str | None = None, message_id: str | None = None, key: str | None = None
-    ) -> SentTo | None:
-        """The recipient a report is about: by VERP tag, by Message-ID, or by address (its latest run)."""
-        where, value = (
-            ("r.tag = ?", tag) if tag else ("r.message_id = ?", message_id) if message_id else ("r.key = ?", key)
-        )
-        if value is None:
-            return None
+    def find_sent(self, by: Literal["tag", "message_id", "key"], value: str) -> SentTo | None:
+        """The recipient a report is about, found by VERP tag, Message-ID or address (its latest run)."""
         rows = self._query(
             "SELECT r.run_id, r.key, r.email, r.status, r.sent_at, run.sender_domain, run.campaign"
-            f" FROM recipients r JOIN runs run ON run.id = r.run_id WHERE {where}"
+            f" FROM recipients r JOIN runs run ON run.id = r.run_id WHERE r.{by} = ?"
             " AND r.status IN ('sent', 'sending', 'bounced', 'complained') ORDER BY r.run_id DESC LIMIT 1",
             (value,),
         )

@@ -23,7 +23,7 @@ def open_connection(
     max_attempts: int = 4,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> Connection:
-    """Open one connection; raises SmtpUnavailableError (69), SmtpAuthError (77) or ConfigError (78)."""
+    """Open one connection; raises ServerUnavailableError (69), LoginRefusedError (77) or ConfigError (78)."""
     if isinstance(config, MaildirTransport):
         from mailcast.transports.maildir import MaildirConnection
 

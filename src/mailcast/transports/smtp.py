@@ -15,7 +15,7 @@ N threads for `connections: N`. Each message ends in one `Delivery`:
   stays in doubt, with its Message-ID, until the user checks and sends it again with
   `mailcast send --resend-in-doubt`.
 - A reply that refuses mail without a valid login (530, 535, 538) is about the sender, not this
-  recipient: it raises SmtpAuthError, since every message would get it.
+  recipient: it raises LoginRefusedError, since every message would get it.
 
 When the server offers PIPELINING (RFC 2920), MAIL, every RCPT and DATA go in one write and their
 replies are read in order, one per command: two round trips a message instead of four or more. Each
@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from mailcast.campaign import SmtpTransport, ehlo_name_problem
-from mailcast.errors import ConfigError, SmtpAuthError, SmtpUnavailableError
+from mailcast.errors import ConfigError, LoginRefusedError, ServerUnavailableError
 from mailcast.transports.base import Delivery
 
 AUTH_REPLIES = (530, 535, 538)  # authentication required / credentials invalid / encryption required for it
@@ -224,7 +224,7 @@ class SmtpConnection:
                 smtp.close()
                 raise
         except smtplib.SMTPAuthenticationError as exc:
-            raise SmtpAuthError(
+            raise LoginRefusedError(
                 f"{self.where} refused the login of {config.username}: {exc.smtp_code} {_text(exc.smtp_error)}",
                 hint=f"Check transport.username and the password in ${config.password_env}. Nothing was marked sent.",
             ) from None
@@ -234,7 +234,7 @@ class SmtpConnection:
                 hint="Remove username and password_env, or use the server's submission port (587).",
             ) from None
         except ssl.SSLCertVerificationError as exc:
-            raise SmtpUnavailableError(
+            raise ServerUnavailableError(
                 f"the certificate of {self.where} could not be verified: {exc.verify_message}",
                 hint="Check transport.host is the name on the server's certificate, and that transport.ca_file "
                 f"({config.ca_file}) holds the CA that signed it."
@@ -243,7 +243,7 @@ class SmtpConnection:
                 "certificate comes from a private CA, give transport.ca_file: the CA's PEM file.",
             ) from None
         except (OSError, smtplib.SMTPException) as exc:
-            raise SmtpUnavailableError(
+            raise ServerUnavailableError(
                 f"cannot reach the SMTP server {self.where}: {exc}",
                 hint="Check transport.host, transport.port and transport.security, and that the server is up.",
             ) from None
@@ -348,7 +348,7 @@ class SmtpConnection:
             if self.smtp is None:
                 try:
                     self._connect()
-                except SmtpUnavailableError as exc:
+                except ServerUnavailableError as exc:
                     last = exc.message
                     continue
             try:
@@ -367,7 +367,7 @@ class SmtpConnection:
                 continue
             text = f"{code} {reply}"
             if code in AUTH_REPLIES:  # about this sender, not this recipient: every message would get it
-                raise SmtpAuthError(
+                raise LoginRefusedError(
                     f"{self.where} refused to take mail without a valid login: {text}",
                     hint="Set transport.username and transport.password_env (and check them). Nothing was marked sent."
                     if not self.config.username
