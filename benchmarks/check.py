@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import MAILCAST, best, run_process, write_campaign
+from common import MAILCAST, best, compile_mailcast, run_process, write_campaign
 
 ROWS = 10_000
 
@@ -42,6 +42,7 @@ def _create_files(folder: Path, count: int) -> float:
 
 
 def main() -> None:
+    compile_mailcast()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "campaign"
         campaign = write_campaign(folder, ROWS)

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from statistics import median
 
-from common import MAILCAST, Measured, env_with, run_process, write_campaign
+from common import MAILCAST, Measured, compile_mailcast, env_with, run_process, write_campaign
 
 HERE = Path(__file__).resolve().parent
 SINK = HERE.parent / "tests" / "smtp_server.py"
@@ -192,6 +192,7 @@ def whole_process(tmp: Path, messages: list[tuple[str, bytes]], rounds: int) -> 
 
 
 def main() -> None:
+    compile_mailcast()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="run only (c) and (d), once")
     args = parser.parse_args()

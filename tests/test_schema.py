@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from helpers import mailcast, write_campaign
+from mailcast.message_ids import make_message_id
 from mailcast.schema import SCHEMA_VERSION
 from mailcast.state import StateStore
 
@@ -105,6 +106,15 @@ def test_a_version_1_file_is_upgraded_in_place_with_a_backup(tmp_path: Path) -> 
         ]
     db = sqlite3.connect(path)
     assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
+    # the rows still to send have their Message-IDs now (the run's token and domain); the sent one keeps none
+    ids = dict(db.execute("SELECT key, message_id FROM recipients"))
+    assert ids == {
+        "r1@example.com": None,
+        "r2@example.com": make_message_id("abc", "r2@example.com", "example.com"),
+        "r3@example.com": make_message_id("abc", "r3@example.com", "example.com"),
+    }
+    indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
+    assert "recipients_pending" in indexes and "recipients_todo" not in indexes
     backup = sqlite3.connect(tmp_path / "state.db.bak-v1")
     assert backup.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "1"
     assert backup.execute("SELECT COUNT(*) FROM recipients").fetchone()[0] == 3

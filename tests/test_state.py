@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mailcast.errors import ExitCode, StateError
+from mailcast.message_ids import make_message_id, make_verp_tag
 from mailcast.state import SCHEMA_VERSION, Claimed, NewRecipient, Outcome, StateStore
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
@@ -19,7 +20,7 @@ def people(count: int) -> list[NewRecipient]:
     return [NewRecipient(i, f"p{i}@example.com", f"p{i}@example.com", {"name": f"P{i}"}) for i in range(1, count + 1)]
 
 
-def new_run(store: StateStore, count: int = 5, campaign: str = "news", domain: str = "example.com"):  # type: ignore[no-untyped-def]
+def new_run(store: StateStore, count: int = 5, campaign: str = "news", domain: str = "example.com", **extra):  # type: ignore[no-untyped-def]
     return store.create_run(
         campaign=campaign,
         campaign_file="/x/news.yaml",
@@ -28,6 +29,7 @@ def new_run(store: StateStore, count: int = 5, campaign: str = "news", domain: s
         sender_domain=domain,
         now=NOW,
         recipients=people(count),
+        **extra,
     )
 
 
@@ -75,12 +77,27 @@ def test_claims_go_in_row_order_and_record_outcomes(tmp_path: Path) -> None:
         run = new_run(store, 3)
         first = store.claim(run, day=DAY, limit=None, now=NOW)
         assert isinstance(first, Claimed) and first.row == 1 and first.values == {"name": "P1"}
-        store.record(run, Outcome(first.key, "sent", "250 ok", "<m1@x>", DAY, NOW))
+        store.record(run, Outcome(first.key, "sent", "250 ok", DAY, NOW))
         second = store.claim(run, day=DAY, limit=None, now=NOW)
         assert isinstance(second, Claimed) and second.row == 2
         counts = store.counts(run.id)
         assert counts["sent"] == 1 and counts["sending"] == 1 and counts["pending"] == 1
         assert [o.email for o in store.in_doubt(run.id)] == ["p2@example.com"]
+
+
+def test_a_claim_carries_the_message_id_the_report_shows_once_tried(tmp_path: Path) -> None:
+    with StateStore(tmp_path / "state.db") as store:
+        run = new_run(store, 2, bounce_address="bounces@example.com")
+        assert [o.message_id for o in store.outcomes(run.id)] == [None, None]  # nothing tried yet
+        first = store.claim(run, day=DAY, limit=None, now=NOW)
+        assert isinstance(first, Claimed)
+        assert first.message_id == make_message_id(run.token, "p1@example.com", "example.com")
+        assert first.tag == make_verp_tag(run.id, run.token, "p1@example.com")
+        store.record(run, Outcome(first.key, "sent", "250 ok", DAY, NOW))
+        assert [o.message_id for o in store.outcomes(run.id)] == [first.message_id, None]
+        found = store.find_sent("tag", first.tag)
+        assert found is not None and found.key == "p1@example.com"
+        assert store.find_sent("message_id", make_message_id(run.token, "p2@example.com", "example.com")) is None
 
 
 def test_limit_is_shared_by_two_connections_to_one_file(tmp_path: Path) -> None:
@@ -106,7 +123,7 @@ def test_deferred_gives_allowance_back_and_failed_counts_as_rejected(tmp_path: P
             claimed = store.claim(run, day=DAY, limit=None, now=NOW)
             assert isinstance(claimed, Claimed)
             retry_at = NOW + timedelta(minutes=10) if status == "deferred" else None
-            store.record(run, Outcome(claimed.key, status, status, "", DAY, NOW, retry_at=retry_at))
+            store.record(run, Outcome(claimed.key, status, status, DAY, NOW, retry_at=retry_at))
         (day,) = store.domain_days("example.com")
         assert (day.claimed, day.sent, day.rejected) == (2, 1, 1)
         assert store.next_retry(run.id) == NOW + timedelta(minutes=10)

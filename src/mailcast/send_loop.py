@@ -39,7 +39,6 @@ class SendProgress(Protocol):
 @dataclass(slots=True)
 class Job:
     claimed: Claimed
-    message_id: str
     data: bytes
     day: date  # the day the claim was counted on; its outcome is counted on the same day
     cc: tuple[str, ...] = ()  # the message's other envelope recipients
@@ -254,7 +253,7 @@ class Pass:
                 message_id=claimed.message_id,
             )
         except (TemplateRenderError, HeaderInjectionError) as exc:
-            failed = Outcome(claimed.key, "failed", f"not sent: {exc.message}", "", today, moment, counted=False)
+            failed = Outcome(claimed.key, "failed", f"not sent: {exc.message}", today, moment, counted=False)
             self.store.record(self.run, failed)
             with self.lock:
                 self.tally["failed"] += 1
@@ -262,7 +261,7 @@ class Pass:
         except BaseException:  # not built, so not sent
             self.store.release_claim(self.run, claimed.key, day=today)
             raise
-        return Job(claimed, composed.message_id, composed.data, today, composed.cc, composed.bcc)
+        return Job(claimed, composed.data, today, composed.cc, composed.bcc)
 
 
 class GroupClaims:
@@ -347,7 +346,6 @@ def _outcome(job: Job, delivery: Delivery, moment: datetime) -> Outcome:
         job.claimed.key,
         IN_DOUBT if delivery.status == "in_doubt" else delivery.status,  # the reply was lost
         delivery.reply,
-        job.message_id,
         job.day,
         moment,
         retry_at=moment + RETRY_DEFERRED_AFTER if delivery.status == "deferred" else None,

@@ -70,7 +70,7 @@ class Claimed:
     key: str
     values: dict[str, str]
     tag: str | None = None  # the VERP tag of its envelope sender (with a campaign's bounce_address)
-    message_id: str | None = None  # recorded with the claim
+    message_id: str | None = None  # given when the run was created
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,6 @@ class Outcome:
     key: str
     status: RecipientStatus
     reply: str
-    message_id: str
     day: date  # the day the claim was counted on; the outcome is counted on the same day
     now: datetime
     retry_at: datetime | None = None
@@ -195,12 +194,11 @@ def _write_outcome(db: sqlite3.Connection, run: Run, outcome: Outcome, *, sent_c
     to count with the next claim, in the same statement."""
     status, day = outcome.status, outcome.day.isoformat()
     db.execute(
-        "UPDATE recipients SET status = ?, last_reply = ?, message_id = ?, retry_at = ?,"
+        "UPDATE recipients SET status = ?, last_reply = ?, retry_at = ?,"
         " sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END WHERE run_id = ? AND key = ?",
         (
             status,
             outcome.reply,
-            outcome.message_id,
             _iso(outcome.retry_at),
             status,
             _iso(outcome.now),
@@ -232,7 +230,7 @@ def _claim_one(
     day's count of messages sent is raised by `sent` in the same statement as its claims."""
     while True:
         row = db.execute(
-            "SELECT r.row, r.email, r.key, r.vars, run.status AS run_status,"
+            "SELECT r.row, r.email, r.key, r.vars, r.message_id, r.tag, run.status AS run_status,"
             " (SELECT reason FROM suppressions s WHERE s.key = r.key AND (s.expires_at IS NULL OR s.expires_at > ?))"
             " AS suppressed FROM recipients r JOIN runs run ON run.id = r.run_id"
             " WHERE r.run_id = ? AND r.status = 'pending' ORDER BY r.row LIMIT 1",
@@ -258,16 +256,12 @@ def _claim_one(
     ).rowcount
     if not room:
         return "limit"
-    tag = make_verp_tag(run.id, run.token, row["key"]) if run.bounce_address else None
-    # The Message-ID is known before the message leaves, so a row left in doubt can be looked for
-    message_id = make_message_id(run.token, row["key"], run.sender_domain)
     db.execute(
-        "UPDATE recipients SET status = 'sending', attempts = attempts + 1, message_id = ?, tag = ?"
-        " WHERE run_id = ? AND key = ?",
-        (message_id, tag, run.id, row["key"]),
+        "UPDATE recipients SET status = 'sending', attempts = attempts + 1 WHERE run_id = ? AND key = ?",
+        (run.id, row["key"]),
     )
     values = json.loads(row["vars"])
-    return Claimed(row["row"], row["email"], row["key"], values, tag=tag, message_id=message_id)
+    return Claimed(row["row"], row["email"], row["key"], values, tag=row["tag"], message_id=row["message_id"])
 
 
 class StateStore(StateFile):
@@ -333,6 +327,7 @@ class StateStore(StateFile):
     ) -> Run:
         """Record a new run and the snapshot of its recipients, in one transaction. The bounce and
         unsubscribe addresses are kept so that `bounces import` knows what to look for."""
+        token = secrets.token_hex(8)
         with self.transaction(durable=True) as db:
             cursor = db.execute(
                 "INSERT INTO runs (campaign, campaign_file, type, occurrence, token, sender_domain, status,"
@@ -343,7 +338,7 @@ class StateStore(StateFile):
                     campaign_file,
                     type,
                     _iso(occurrence),
-                    secrets.token_hex(8),
+                    token,
                     sender_domain,
                     _iso(now),
                     _iso(now),
@@ -353,14 +348,26 @@ class StateStore(StateFile):
                 ),
             )
             run_id = cursor.lastrowid
+            assert run_id is not None
+            # Each recipient's Message-ID and VERP tag are known now: a claim then only changes its status
             db.executemany(
-                "INSERT INTO recipients (run_id, row, email, key, vars, status, last_reply) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO recipients (run_id, row, email, key, vars, status, last_reply, message_id, tag)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    (run_id, r.row, r.email, r.key, json.dumps(r.values, ensure_ascii=False), r.status, r.reply)
+                    (
+                        run_id,
+                        r.row,
+                        r.email,
+                        r.key,
+                        json.dumps(r.values, ensure_ascii=False),
+                        r.status,
+                        r.reply,
+                        make_message_id(token, r.key, sender_domain),
+                        make_verp_tag(run_id, token, r.key) if bounce_address else None,
+                    )
                     for r in recipients
                 ),
             )
-        assert run_id is not None
         return self.get_run(run_id)
 
     def set_run_status(
@@ -546,7 +553,9 @@ class StateStore(StateFile):
 
     def outcomes(self, run_id: int) -> list[RecipientOutcome]:
         rows = self._query(
-            "SELECT row, email, status, attempts, last_reply, sent_at, message_id FROM recipients WHERE run_id = ? ORDER BY row",
+            # a row has its Message-ID from the start; it is shown once a message was tried
+            "SELECT row, email, status, attempts, last_reply, sent_at, CASE WHEN attempts > 0 THEN message_id END"
+            " FROM recipients WHERE run_id = ? ORDER BY row",
             (run_id,),
         )
         return [RecipientOutcome(*tuple(r)) for r in rows]
