@@ -337,14 +337,13 @@ class SmtpConnection:
         return code, _text(reply), refused
 
     def send(self, sender: str, recipient: str, message: bytes, *, also: Sequence[str] = ()) -> Delivery:
-        delays = backoff_delays(self.max_attempts)
         last_code: int | None = None
         last = ""
         for attempt in range(1, self.max_attempts + 1):
             if attempt > 1:
                 if self.should_stop():
                     return Delivery("deferred", last_code, f"{last}; not tried again: stopping", attempts=attempt - 1)
-                self.sleep(delays[attempt - 2])
+                self.sleep(backoff_delays(self.max_attempts)[attempt - 2])
             if self.smtp is None:
                 try:
                     self._connect()
