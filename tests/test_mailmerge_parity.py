@@ -5,6 +5,7 @@ parsed back with the standard library."""
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Callable
 from email.message import EmailMessage
@@ -248,6 +249,23 @@ def test_a_missing_attachment_of_a_row_is_a_problem_at_its_csv_line(
     assert "recipients.csv:3" in line and "not found" in line and "attachments.0" in line
     assert mailcast("send", str(campaign), "--yes", state=state).code == 65
     assert server.messages == []
+
+
+def test_an_attachment_gone_before_its_row_goes_fails_that_row_as_never_tried(
+    tmp_path: Path, smtp_server: Callable[..., TestServer]
+) -> None:
+    server = smtp_server()
+    campaign = invoice_campaign(tmp_path / "c", {"1001": "%PDF 1001", "1002": "%PDF 1002"}, server.port)
+    state = tmp_path / "state.db"
+    assert mailcast("send", str(campaign), "--yes", "--limit", "1", state=state).code == 75
+    (tmp_path / "c" / "invoices" / "1002.pdf").unlink()  # checked when the run began, gone by its turn
+    assert mailcast("send", str(campaign), "--yes", state=state).code == 1
+    assert server.recipients() == ["r1@example.com"]
+    report = json.loads(mailcast("report", str(campaign), "--json", state=state).out)
+    first, second = report["recipients"]
+    assert first["status"] == "sent" and first["attempts"] == 1 and first["message_id"]
+    assert second["status"] == "failed" and second["last_reply"].startswith("not sent:")
+    assert second["attempts"] == 0 and second["message_id"] is None  # no message was made, none was tried
 
 
 def test_an_attachment_path_a_row_makes_escape_the_folder_is_refused_with_nothing_sent(

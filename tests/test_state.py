@@ -100,6 +100,24 @@ def test_a_claim_carries_the_message_id_the_report_shows_once_tried(tmp_path: Pa
         assert store.find_sent("message_id", make_message_id(run.token, "p2@example.com", "example.com")) is None
 
 
+def test_a_row_an_older_mailcast_wrote_without_its_ids_gets_them_at_its_claim(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    with StateStore(path) as store:
+        run = new_run(store, 1, bounce_address="bounces@example.com")
+        db = sqlite3.connect(path)  # as a mailcast of version 3 still running wrote it
+        db.execute("UPDATE recipients SET message_id = NULL, tag = NULL")
+        db.commit()
+        db.close()
+        claimed = store.claim(run, day=DAY, limit=None, now=NOW)
+        assert isinstance(claimed, Claimed)
+        assert claimed.message_id == make_message_id(run.token, "p1@example.com", "example.com")
+        assert claimed.tag == make_verp_tag(run.id, run.token, "p1@example.com")
+        store.record(run, Outcome(claimed.key, "sent", "250 ok", DAY, NOW))
+        found = store.find_sent("tag", claimed.tag)
+        assert found is not None and found.key == "p1@example.com"
+        assert [o.message_id for o in store.outcomes(run.id)] == [claimed.message_id]
+
+
 def test_limit_is_shared_by_two_connections_to_one_file(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     with StateStore(path) as a, StateStore(path) as b:

@@ -35,6 +35,15 @@ def test_variables_found_by_parsing(tmp_path: Path) -> None:
     assert templates.variables["subject"] == {"name"}
 
 
+def test_jinja_globals_work_in_every_template(tmp_path: Path) -> None:
+    body = "{% for i in range(3) %}{{ i }}{% endfor %} {% set ns = namespace(n=name) %}{{ ns.n }}"
+    templates, problems = load_templates(campaign(tmp_path, text=body, subject="{{ dict(a=name) }}"))
+    assert problems == []
+    for name in ("Zoë", "Ada"):  # each row renders with the same globals and its own values
+        rendered = templates.render({"name": name}, "someone@example.com")
+        assert rendered.text == f"012 {name}" and rendered.subject == str({"a": name})
+
+
 def test_missing_variable_and_unused_column(tmp_path: Path) -> None:
     templates, _ = load_templates(campaign(tmp_path, html="<p>{{ coupon }}</p>"))
     errors, warnings = check_variables(templates, ["email", "name", "city"], csv_file="recipients.csv")

@@ -169,7 +169,7 @@ class Composer:
         """The message for the recipient `email` (addressed to `to` instead, for test sends).
 
         A `test` message has a Message-ID of its own each time and unsubscribe links that go nowhere.
-        `message_id`, when the claim already worked it out, is the same as the one made here.
+        `message_id`, the one the state file gave the recipient, is the same as the one made here.
         Raises TemplateRenderError or HeaderInjectionError (both exit 65) for a row that cannot be built.
         """
         rendered = rendered or self.templates.render(values, email)

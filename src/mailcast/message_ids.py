@@ -1,7 +1,8 @@
 """Message-IDs: the same run and recipient always get the same one, so a resend is recognisable.
 
-Kept apart from message building, since the state file records each recipient's Message-ID when
-it is claimed, before the message is built: a row left in doubt names the ID to look for.
+Kept apart from message building, since the state file records each recipient's Message-ID (and
+VERP tag) when its run is created, long before the message is built: a row left in doubt names the
+ID to look for.
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ def make_message_id(run_token: str, recipient_key: str, domain: str) -> str:
     """The same run and recipient always give the same Message-ID (so a resend is recognisable)."""
     digest = hashlib.sha256(f"{run_token}\0{recipient_key}".encode()).hexdigest()[:32]
     return f"<{digest}@{domain}>"
+
+
+def recipient_ids(run_id: int, run_token: str, key: str, domain: str, *, verp: bool) -> tuple[str, str | None]:
+    """A recipient's Message-ID, and its VERP tag when the run has a bounce address."""
+    return make_message_id(run_token, key, domain), make_verp_tag(run_id, run_token, key) if verp else None
 
 
 def make_verp_tag(run_id: int, run_token: str, recipient_key: str) -> str:

@@ -15,7 +15,7 @@ import secrets
 import sqlite3
 from collections.abc import Callable
 
-from mailcast.message_ids import make_message_id, make_verp_tag
+from mailcast.message_ids import recipient_ids
 
 SCHEMA_VERSION = 4
 
@@ -62,7 +62,7 @@ CREATE TABLE recipients (
     tag TEXT,
     PRIMARY KEY (run_id, key)
 );
-CREATE INDEX recipients_pending ON recipients (run_id, row) WHERE status = 'pending';
+CREATE INDEX recipients_todo ON recipients (run_id, status, row);
 CREATE INDEX recipients_message_id ON recipients (message_id);
 CREATE INDEX recipients_tag ON recipients (tag);
 CREATE INDEX recipients_key ON recipients (key);
@@ -138,11 +138,8 @@ def _to_v3(db: sqlite3.Connection) -> None:
 
 def _to_v4(db: sqlite3.Connection) -> None:
     """v4: a claim writes as little as it can, since each costs a disk sync. Every recipient has its
-    Message-ID (and VERP tag) from the moment its run is created, so a claim only changes its status;
-    only pending rows are indexed for the next claim. Rows not yet sent get theirs now (rows sent
-    before keep what was recorded: nothing is invented for a message that left)."""
-    db.execute("DROP INDEX recipients_todo")
-    db.execute("CREATE INDEX recipients_pending ON recipients (run_id, row) WHERE status = 'pending'")
+    Message-ID (and VERP tag) from the moment its run is created, so a claim does not write them.
+    Rows not sent yet get theirs now; rows sent keep what was recorded."""
     runs = db.execute("SELECT id, token, sender_domain, bounce_address FROM runs").fetchall()
     for run_id, token, domain, bounce_address in runs:
         rows = db.execute(
@@ -150,18 +147,11 @@ def _to_v4(db: sqlite3.Connection) -> None:
             " WHERE run_id = ? AND status NOT IN ('sent', 'bounced', 'complained')",
             (run_id,),
         ).fetchall()
-        db.executemany(
-            "UPDATE recipients SET message_id = ?, tag = ? WHERE run_id = ? AND key = ?",
-            (
-                (
-                    message_id or make_message_id(token, key, domain),
-                    tag or (make_verp_tag(run_id, token, key) if bounce_address else None),
-                    run_id,
-                    key,
-                )
-                for key, message_id, tag in rows
-            ),
-        )
+        updates = []
+        for key, message_id, tag in rows:
+            made_id, made_tag = recipient_ids(run_id, token, key, domain, verp=bool(bounce_address))
+            updates.append((message_id or made_id, tag or made_tag, run_id, key))
+        db.executemany("UPDATE recipients SET message_id = ?, tag = ? WHERE run_id = ? AND key = ?", updates)
 
 
 # MIGRATIONS[n] takes a file from version n to n + 1.

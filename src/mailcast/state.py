@@ -16,7 +16,7 @@ from datetime import date, datetime, timezone
 from typing import Any, Literal
 
 from mailcast import schema
-from mailcast.message_ids import make_message_id, make_verp_tag
+from mailcast.message_ids import recipient_ids
 from mailcast.state_file import StateFile
 from mailcast.vocabulary import FINISHED, IN_DOUBT, RECIPIENT_STATUSES, RecipientStatus, RunStatus, StopReason
 from mailcast.warmup import DayRecord
@@ -176,7 +176,8 @@ def _time(text: str | None) -> datetime | None:
 class Outcome:
     """What became of a claimed recipient. `status=IN_DOUBT` keeps it in doubt (the message went out
     whole but no reply came): its share of the day stays used. `counted=False` is for a message that
-    never reached a server (it could not be built): its share of the day's allowance is given back."""
+    never reached a server (it could not be built): its share of the day's allowance is given back, and
+    its attempt (so no Message-ID is shown for it)."""
 
     key: str
     status: RecipientStatus
@@ -194,12 +195,13 @@ def _write_outcome(db: sqlite3.Connection, run: Run, outcome: Outcome, *, sent_c
     to count with the next claim, in the same statement."""
     status, day = outcome.status, outcome.day.isoformat()
     db.execute(
-        "UPDATE recipients SET status = ?, last_reply = ?, retry_at = ?,"
+        "UPDATE recipients SET status = ?, last_reply = ?, retry_at = ?, attempts = MAX(attempts - ?, 0),"
         " sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END WHERE run_id = ? AND key = ?",
         (
             status,
             outcome.reply,
             _iso(outcome.retry_at),
+            0 if outcome.counted else 1,  # a message never built was never tried
             status,
             _iso(outcome.now),
             run.id,
@@ -256,12 +258,29 @@ def _claim_one(
     ).rowcount
     if not room:
         return "limit"
+    message_id, tag = _ids(db, run, row)
     db.execute(
         "UPDATE recipients SET status = 'sending', attempts = attempts + 1 WHERE run_id = ? AND key = ?",
         (run.id, row["key"]),
     )
     values = json.loads(row["vars"])
-    return Claimed(row["row"], row["email"], row["key"], values, tag=row["tag"], message_id=row["message_id"])
+    return Claimed(row["row"], row["email"], row["key"], values, tag=tag, message_id=message_id)
+
+
+def _ids(db: sqlite3.Connection, run: Run, row: sqlite3.Row) -> tuple[str, str | None]:
+    """The row's Message-ID and VERP tag, given when its run was created. A row that an older mailcast
+    wrote into this file, while this one upgraded it, is given them now."""
+    message_id, tag = row["message_id"], row["tag"]
+    if message_id is None or (tag is None and run.bounce_address):
+        made_id, made_tag = recipient_ids(
+            run.id, run.token, row["key"], run.sender_domain, verp=bool(run.bounce_address)
+        )
+        message_id, tag = message_id or made_id, tag or made_tag
+        db.execute(
+            "UPDATE recipients SET message_id = ?, tag = ? WHERE run_id = ? AND key = ?",
+            (message_id, tag, run.id, row["key"]),
+        )
+    return message_id, tag
 
 
 class StateStore(StateFile):
@@ -349,7 +368,7 @@ class StateStore(StateFile):
             )
             run_id = cursor.lastrowid
             assert run_id is not None
-            # Each recipient's Message-ID and VERP tag are known now: a claim then only changes its status
+            # Each recipient's Message-ID and VERP tag are known now, so a claim need not write them
             db.executemany(
                 "INSERT INTO recipients (run_id, row, email, key, vars, status, last_reply, message_id, tag)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -362,8 +381,7 @@ class StateStore(StateFile):
                         json.dumps(r.values, ensure_ascii=False),
                         r.status,
                         r.reply,
-                        make_message_id(token, r.key, sender_domain),
-                        make_verp_tag(run_id, token, r.key) if bounce_address else None,
+                        *recipient_ids(run_id, token, r.key, sender_domain, verp=bool(bounce_address)),
                     )
                     for r in recipients
                 ),
@@ -478,7 +496,7 @@ class StateStore(StateFile):
         sent meanwhile are recorded in the same transaction.
 
         For each, the run's status, the suppression list and the sender domain's allowance for the
-        day are checked, and the recipient is marked `sending` with its Message-ID and VERP tag. The
+        day are checked, and the recipient is marked `sending` (it has its Message-ID and VERP tag). The
         stop reason is "done", "limit", or the run's status when it was paused or cancelled.
         """
         day_text = day.isoformat()

@@ -497,6 +497,9 @@ class _Loader:
             except (TemplateError, SyntaxError) as exc:  # SyntaxError: Jinja made Python it cannot compile
                 errors.append(_jinja_problem(exc))
             else:
+                # Jinja's globals (range, dict, …) as a plain dict: each render copies them into the row's
+                # context, and copying the ChainMap Jinja keeps costs more than the rest of a short render
+                template.globals = dict(template.globals)
                 self.compiled[label] = CompiledTemplate(part, template, _first_uses(tree))
         self.problems.extend(place.problem(label, message, lineno) for message, lineno in errors)
 
