@@ -3,7 +3,8 @@
 A new file is created with `SCHEMA` at `SCHEMA_VERSION`. A file of an older version is
 upgraded in place by `MIGRATIONS`: each step takes the file from one version to the next, and
 all the steps a file needs run in one transaction, after a backup copy beside it
-(`state.db.bak-v3` for a file of version 3). A newer file is refused: this mailcast does not know what it holds.
+(`state.db.bak-v3` for a file of version 3). A newer file is refused: this mailcast does not
+know what it holds.
 
 To change the schema: change `SCHEMA`, raise `SCHEMA_VERSION`, and add the step from the old
 version (SQL that turns a file of the old version into one of the new, data included).
