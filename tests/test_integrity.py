@@ -344,6 +344,24 @@ def test_a_copy_of_the_state_file_or_a_backup_of_an_unfinished_run_is_refused(tm
     assert len(maildir_recipients(tmp_path / "c" / "outbox")) == 4  # nobody twice
 
 
+def test_a_marker_of_the_version_before_still_finds_an_older_copy(tmp_path: Path) -> None:
+    campaign = write_campaign(tmp_path / "c", 6)
+    state = tmp_path / "state.db"
+    assert mailcast("send", str(campaign), "--yes", "--limit", "2", state=state).code == 75
+    backup = tmp_path / "backup.db"
+    backup.write_bytes(state.read_bytes())  # run 1 had sent 2
+    assert mailcast("send", str(campaign), "--yes", "--limit", "2", state=state).code == 75  # now 4
+    marker = tmp_path / "c" / ".mailcast" / "news.yaml.state"
+    fields = json.loads(marker.read_text(encoding="utf-8"))
+    assert fields["claims"] == 4
+    fields["attempts"] = fields.pop("claims")  # as the version before this one wrote it
+    marker.write_text(json.dumps(fields, indent=2), encoding="utf-8")
+    state.write_bytes(backup.read_bytes())
+    older = mailcast("send", str(campaign), "--yes", state=state)
+    assert older.code == 74 and "older copy" in older.err
+    assert len(maildir_recipients(tmp_path / "c" / "outbox")) == 4
+
+
 def test_a_state_file_moved_on_for_good_goes_on_and_a_renamed_copied_campaign_starts_fresh(tmp_path: Path) -> None:
     campaign = write_campaign(tmp_path / "c", 4)
     first, moved = tmp_path / "first.db", tmp_path / "moved.db"

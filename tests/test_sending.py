@@ -291,6 +291,44 @@ def test_kill_9_mid_run_loses_nobody_and_duplicates_only_rows_in_doubt(
         assert len(ids) == 1
 
 
+@pytest.mark.parametrize("with_wal", [False, True], ids=["without-its-wal", "with-its-wal"])
+def test_a_state_file_moved_after_kill_9_must_bring_its_wal(
+    tmp_path: Path, smtp_server: Callable[..., TestServer], with_wal: bool
+) -> None:
+    # what the run did since the file was last closed is in state.db-wal: the file alone is an older copy
+    server = smtp_server(delay=0.02, pipelining=True)
+    count = 40
+    campaign = write_campaign(tmp_path / "c", count, transport=smtp(server.port, connections=2))
+    state = tmp_path / "state.db"
+    assert mailcast("send", str(campaign), "--yes", "--limit", "8", state=state).code == 75  # closed cleanly
+    proc = start_mailcast("send", str(campaign), "--yes", state=state)
+    wait_for_messages(server, 16)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    reached = len(server.messages)
+    marker = json.loads((tmp_path / "c" / ".mailcast" / "news.yaml.state").read_text(encoding="utf-8"))
+    assert marker["claims"] >= reached  # it followed the claims of the killed process
+
+    moved = tmp_path / "moved" / "state.db"
+    moved.parent.mkdir()
+    state.rename(moved)
+    wal = tmp_path / "state.db-wal"
+    if with_wal:
+        wal.rename(tmp_path / "moved" / "state.db-wal")
+    else:
+        wal.unlink()
+    (tmp_path / "state.db-shm").unlink()
+
+    again = mailcast("send", str(campaign), "--yes", state=moved)
+    received = Counter(server.recipients())
+    if with_wal:  # the whole record moved: the run goes on, nobody twice
+        assert again.code == 75 and max(received.values()) == 1, again.out + again.err
+    else:
+        assert again.code == 74, again.out + again.err
+        assert "older copy" in again.err and "-wal" in again.err
+        assert len(server.messages) == reached  # nothing sent again
+
+
 def test_pause_stops_a_running_send(tmp_path: Path, smtp_server: Callable[..., TestServer]) -> None:
     server = smtp_server(delay=0.03)
     campaign = write_campaign(tmp_path / "c", 60, transport=smtp(server.port))

@@ -118,6 +118,18 @@ def test_a_row_an_older_mailcast_wrote_without_its_ids_gets_them_at_its_claim(tm
         assert [o.message_id for o in store.outcomes(run.id)] == [claimed.message_id]
 
 
+def test_a_runs_claims_only_grow_even_when_one_is_given_back(tmp_path: Path) -> None:
+    with StateStore(tmp_path / "state.db") as store:
+        run = new_run(store, 3)
+        claimed, _ = store.claim_many(run, 2, day=DAY, limit=None, now=NOW)
+        assert store.claims(run.id) == 2
+        store.release_claim(run, claimed[1].key, day=DAY)  # pending again, its attempt given back
+        assert store.claims(run.id) == 2
+        assert store.counts(run.id)["pending"] == 2
+        store.claim(run, day=DAY, limit=None, now=NOW)
+        assert store.claims(run.id) == 3
+
+
 def test_limit_is_shared_by_two_connections_to_one_file(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     with StateStore(path) as a, StateStore(path) as b:

@@ -3,7 +3,9 @@
 - A campaign that has runs leaves a marker beside its file (`.mailcast/<file name>.state`)
   naming the state file that holds them. Meeting a state file that does not know the campaign
   while the marker names another one (cron or sudo with another HOME, a typo in `--state`) is
-  refused: sending would start over and mail everyone again.
+  refused: sending would start over and mail everyone again. The marker also counts the latest
+  run's claims, kept up to date before each message leaves (`MarkerKeeper`): a copy of the state
+  file with fewer is older than what was sent (a backup restored, the file moved without its -wal).
 - A campaign's name is bound to the campaign file that first sent it. Another file with the same
   name (a copied folder) is refused while the first file exists; a file that moved takes its
   runs along.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import mmap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,20 +40,20 @@ class Marker:
     state_file: str  # resolved
     campaign: str
     run: int | None = None  # the campaign's latest run: a copy of the state file without it is older
-    attempts: int = 0  # the attempts recorded for that run when the marker was written: they only grow
+    claims: int = 0  # that run's claims when the marker was last written: they only grow
 
 
 def read_marker(campaign: Campaign) -> Marker | None:
     """The marker beside the campaign file, or None: none yet, or unreadable (then nothing is known)."""
     try:
         data = json.loads(marker_path(campaign).read_text(encoding="utf-8"))
-        run, attempts = data.get("run"), data.get("attempts")
+        run, claims = data.get("run"), data.get("claims", data.get("attempts"))  # "attempts": before claims
         marker = Marker(
             str(data["state_id"]),
             str(data["state_file"]),
             str(data.get("campaign", campaign.name)),
             run if isinstance(run, int) else None,
-            attempts if isinstance(attempts, int) else 0,
+            claims if isinstance(claims, int) else 0,
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -61,19 +64,68 @@ def write_marker(campaign: Campaign, store: StateStore, run: Run) -> str | None:
     """Record beside the campaign which state file holds its runs, its latest run and how far that
     run has gone; a note when that cannot be done."""
     path = marker_path(campaign)
-    marker = {
+    try:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(_marker_text(_marker_fields(campaign, store, run)), encoding="utf-8")
+    except OSError as exc:
+        return f"Note: could not write {path} ({exc.strerror}); mailcast cannot warn if this campaign later meets another state file."
+    return None
+
+
+def _marker_fields(campaign: Campaign, store: StateStore, run: Run) -> dict[str, str | int]:
+    return {
         "state_id": store.state_id,
         "state_file": str(store.path.resolve()),
         "campaign": campaign.name,
         "run": run.id,
-        "attempts": store.attempts(run.id),
+        "claims": store.claims(run.id),
     }
-    try:
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
-    except OSError as exc:
-        return f"Note: could not write {path} ({exc.strerror}); mailcast cannot warn if this campaign later meets another state file."
-    return None
+
+
+CLAIMS_WIDTH = 20  # the count of claims, right-aligned, so that it can be changed in place
+
+
+def _marker_text(fields: dict[str, str | int]) -> str:
+    """The marker as JSON, its count of claims last and at a fixed width (see MarkerKeeper)."""
+    lines = [f"  {json.dumps(key)}: {json.dumps(value)}," for key, value in fields.items() if key != "claims"]
+    return "{\n" + "\n".join(lines) + f'\n  "claims": {fields["claims"]:>{CLAIMS_WIDTH}}\n}}\n'
+
+
+class MarkerKeeper:
+    """While a run is sent, the marker's count of claims follows every durable claim before its
+    message leaves, so a copy of the state file that lacks a claim whose message may have gone (a
+    backup taken mid-run, the file moved without its -wal after a crash) is found to be older.
+
+    The count is changed in place in a memory map of the marker: no system call, no disk sync per
+    message. It survives the process being killed; after a crash of the machine it may be behind the
+    state file, which only weakens the warning and never refuses a good file. When the marker cannot
+    be kept, sending goes on (as when it could not be written at the start, which said so)."""
+
+    def __init__(self, campaign: Campaign, store: StateStore, run: Run) -> None:
+        fields = _marker_fields(campaign, store, run)
+        self._claims = int(fields["claims"])
+        text = _marker_text(fields).encode("ascii")  # json.dumps escapes anything else
+        self._at = text.rindex(b'"claims": ') + len(b'"claims": ')
+        self._map: mmap.mmap | None = None
+        try:
+            with open(marker_path(campaign), "r+b") as handle:
+                handle.write(text)
+                handle.truncate()
+                handle.flush()
+                self._map = mmap.mmap(handle.fileno(), len(text))  # the map stays valid once the file is closed
+        except (OSError, ValueError):
+            self._map = None
+
+    def claimed(self, count: int) -> None:
+        """`count` more claims are on disk: the marker says so before their messages leave."""
+        if self._map is not None:
+            self._claims += count
+            self._map[self._at : self._at + CLAIMS_WIDTH] = f"{self._claims:>{CLAIMS_WIDTH}}".encode()
+
+    def close(self) -> None:
+        if self._map is not None:
+            self._map.close()
+            self._map = None
 
 
 def check_state_file(
@@ -176,7 +228,7 @@ def _marker_problem(campaign: Campaign, store: StateStore | None, marker: Marker
             f"Use --state {recorded}. If you moved the state file here on purpose, the old path still holds a file.",
         )
     if marker.run is not None and (
-        latest is None or latest.id < marker.run or store.attempts(marker.run) < marker.attempts
+        latest is None or latest.id < marker.run or store.claims(marker.run) < marker.claims
     ):
         return (
             f"the state file {store.path} is an older copy of the one that holds the runs of {name}: it lacks what "

@@ -39,7 +39,8 @@ CREATE TABLE runs (
     fingerprint TEXT,
     in_doubt_noted INTEGER NOT NULL DEFAULT 0,
     bounce_address TEXT,
-    unsubscribe_mailto TEXT
+    unsubscribe_mailto TEXT,
+    claims INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX runs_campaign ON runs (campaign, id);
 CREATE TABLE run_notes (
@@ -140,7 +141,10 @@ def _to_v3(db: sqlite3.Connection) -> None:
 def _to_v4(db: sqlite3.Connection) -> None:
     """v4: a claim writes as little as it can, since each costs a disk sync. Every recipient has its
     Message-ID (and VERP tag) from the moment its run is created, so a claim does not write them.
-    Rows not sent yet get theirs now; rows sent keep what was recorded."""
+    Rows not sent yet get theirs now; rows sent keep what was recorded. Each run counts its claims
+    (only ever up), which the campaign's marker follows: a file lacking some is an older copy."""
+    db.execute("ALTER TABLE runs ADD COLUMN claims INTEGER NOT NULL DEFAULT 0")
+    db.execute("UPDATE runs SET claims = (SELECT COALESCE(SUM(attempts), 0) FROM recipients WHERE run_id = runs.id)")
     runs = db.execute("SELECT id, token, sender_domain, bounce_address FROM runs").fetchall()
     for run_id, token, domain, bounce_address in runs:
         rows = db.execute(

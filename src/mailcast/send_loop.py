@@ -72,6 +72,7 @@ class Pass:
         progress: SendProgress | None,
         *,
         workers: int,
+        on_claimed: Callable[[int], None] = lambda count: None,
     ) -> None:
         self.store, self.run, self.composer, self.checked = store, run, composer, checked
         self.settings, self.options, self.progress = settings, options, progress
@@ -93,7 +94,9 @@ class Pass:
         self.streak: list[tuple[str, date, bool]] = []  # permanent rejections in a row: (key, day, suppressed)
         self.rejected_alike: str | None = None  # the reply, once a streak stopped the run
         # claims already asked for still go after --limit or the day's limit; not after these
-        self.claims = GroupClaims(store, run, stopped=lambda: self.stop in HALTING or settings.stop.is_set())
+        self.claims = GroupClaims(
+            store, run, stopped=lambda: self.stop in HALTING or settings.stop.is_set(), on_claimed=on_claimed
+        )
         self.limit_at: datetime | None = None  # when a claim found the day's allowance used up
 
     def _watch_rejections(self, job: Job, delivery: Delivery) -> None:
@@ -268,10 +271,17 @@ class GroupClaims:
     """Group commit: claims from every worker are committed together. While one durable commit
     (with its disk sync) runs, the claims that arrive wait and go in the next one, so N
     connections do not queue behind N syncs. Each worker still gets its claim only once it is on
-    disk: no message is handed over before its claim."""
+    disk: no message is handed over before its claim. `on_claimed(count)` is told of each commit's
+    claims before anyone gets theirs (the campaign's marker follows them)."""
 
-    def __init__(self, store: StateStore, run: Run, stopped: Callable[[], bool] = lambda: False) -> None:
-        self.store, self.run, self.stopped = store, run, stopped
+    def __init__(
+        self,
+        store: StateStore,
+        run: Run,
+        stopped: Callable[[], bool] = lambda: False,
+        on_claimed: Callable[[int], None] = lambda count: None,
+    ) -> None:
+        self.store, self.run, self.stopped, self.on_claimed = store, run, stopped, on_claimed
         self._turn = threading.Condition()
         self._waiting: list[_Ticket] = []
         self._committing = False
@@ -308,6 +318,8 @@ class GroupClaims:
             claimed, stop = self.store.claim_many(
                 self.run, len(batch), day=day, limit=limit, now=now, outcomes=outcomes, stopped=self.stopped
             )
+            if claimed:
+                self.on_claimed(len(claimed))
             error: BaseException | None = None
         except BaseException as exc:  # every worker of the batch raises it
             claimed, stop, error = [], None, exc

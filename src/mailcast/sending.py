@@ -16,7 +16,7 @@ from datetime import datetime
 from mailcast.campaign import Campaign, SmtpTransport
 from mailcast.compose import Composer
 from mailcast.errors import ExitCode, MailcastError
-from mailcast.integrity import check_name, check_state_file, fingerprint, write_marker
+from mailcast.integrity import MarkerKeeper, check_name, check_state_file, fingerprint, write_marker
 from mailcast.lock import CampaignLock
 from mailcast.outcomes import SendOutcome, limit_reason, settle
 from mailcast.planning import SendOptions, SendPlan, dry_run_outcome, password_for, plan_send
@@ -157,8 +157,23 @@ def _execute(
 
     # A new run was rendered row by row when it was checked a moment ago: use that rendering.
     checked = plan.check.rendered if plan.check is not None else {}
-    one_pass = Pass(store, run, composer, checked, settings, options, plan, progress, workers=len(connections))
-    one_pass.run_workers(connections)
+    marker = MarkerKeeper(campaign, store, run)
+    one_pass = Pass(
+        store,
+        run,
+        composer,
+        checked,
+        settings,
+        options,
+        plan,
+        progress,
+        workers=len(connections),
+        on_claimed=marker.claimed,
+    )
+    try:
+        one_pass.run_workers(connections)
+    finally:
+        marker.close()
     plan.allowance = one_pass.allowance  # the day's, if the pass went past midnight
     if one_pass.error is None:  # after an error the file may not be the one at the path any more
         _keep_marker(store, plan, run)

@@ -446,9 +446,10 @@ class StateStore(StateFile):
             for r in self._query("SELECT at, note FROM run_notes WHERE run_id = ? ORDER BY rowid", (run_id,))
         ]
 
-    def attempts(self, run_id: int) -> int:
-        """How many attempts the run's recipients have had: it only grows as the run goes on."""
-        return int(self._query("SELECT COALESCE(SUM(attempts), 0) FROM recipients WHERE run_id = ?", (run_id,))[0][0])
+    def claims(self, run_id: int) -> int:
+        """How many claims the run has made: it only grows as the run goes on (a claim given back
+        still counts), so a copy of the file with fewer is an older one."""
+        return int(self._query("SELECT claims FROM runs WHERE id = ?", (run_id,))[0][0])
 
     def mark_in_doubt_noted(self, run_id: int) -> None:
         with self.transaction() as db:
@@ -520,6 +521,8 @@ class StateStore(StateFile):
                     stop = one
                     break
                 claimed.append(one)
+            if claimed:
+                db.execute("UPDATE runs SET claims = claims + ? WHERE id = ?", (len(claimed), run.id))
             if sent and not claimed:  # no claim to count them with
                 db.execute(
                     "UPDATE domain_days SET sent = sent + ? WHERE domain = ? AND day = ?",
