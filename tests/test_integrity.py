@@ -304,11 +304,11 @@ def test_a_signal_that_arrives_twice_at_once_still_stops_gently(
 def test_a_second_sigterm_later_stops_at_once(tmp_path: Path, smtp_server: Callable[..., TestServer]) -> None:
     import signal
 
-    server = smtp_server(delay=0.5)
+    server = smtp_server(hold_reply={"r2@example.com"})  # r2's message stays in flight: its reply never comes
     campaign = write_campaign(tmp_path / "c", 40, transport=smtp(server.port))
     proc = start_mailcast("send", str(campaign), "--yes", state=tmp_path / "state.db")
-    wait_for_messages(server, 1)
-    proc.send_signal(signal.SIGTERM)
+    wait_for_messages(server, 2)
+    proc.send_signal(signal.SIGTERM)  # the first waits for the message in flight
     time.sleep(1.2)  # a person (or a script) asking a second time, not an echo of the first
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=60)

@@ -251,21 +251,42 @@ def test_a_missing_attachment_of_a_row_is_a_problem_at_its_csv_line(
     assert server.messages == []
 
 
-def test_an_attachment_gone_before_its_row_goes_fails_that_row_as_never_tried(
+def test_an_attachment_gone_before_its_row_goes_stops_the_run_until_it_is_back(
+    tmp_path: Path, smtp_server: Callable[..., TestServer]
+) -> None:
+    server = smtp_server()
+    invoices = {"1001": "%PDF 1001", "1002": "%PDF 1002", "1003": "%PDF 1003"}
+    campaign = invoice_campaign(tmp_path / "c", invoices, server.port)
+    state = tmp_path / "state.db"
+    assert mailcast("send", str(campaign), "--yes", "--limit", "1", state=state).code == 75
+    gone = tmp_path / "c" / "invoices" / "1002.pdf"
+    gone.unlink()  # checked when the run began, gone by its turn
+    stopped = mailcast("send", str(campaign), "--yes", state=state)
+    assert stopped.code == 65, stopped.out + stopped.err
+    assert "row 2 (r2@example.com) could not be built" in stopped.out and "1002.pdf" in stopped.out
+    assert server.recipients() == ["r1@example.com"]  # the rows after it wait too
+    report = json.loads(mailcast("report", str(campaign), "--json", state=state).out)
+    second = report["recipients"][1]
+    assert (second["status"], second["attempts"], second["message_id"]) == ("pending", 0, None)
+    gone.write_bytes(b"%PDF 1002")
+    assert mailcast("send", str(campaign), "--yes", state=state).code == 0  # the same run goes on
+    assert server.recipients() == ["r1@example.com", "r2@example.com", "r3@example.com"]
+
+
+def test_under_permissive_validation_a_row_that_cannot_be_built_is_skipped(
     tmp_path: Path, smtp_server: Callable[..., TestServer]
 ) -> None:
     server = smtp_server()
     campaign = invoice_campaign(tmp_path / "c", {"1001": "%PDF 1001", "1002": "%PDF 1002"}, server.port)
+    campaign.write_text(campaign.read_text(encoding="utf-8") + "validation: permissive\n", encoding="utf-8")
     state = tmp_path / "state.db"
     assert mailcast("send", str(campaign), "--yes", "--limit", "1", state=state).code == 75
-    (tmp_path / "c" / "invoices" / "1002.pdf").unlink()  # checked when the run began, gone by its turn
-    assert mailcast("send", str(campaign), "--yes", state=state).code == 1
-    assert server.recipients() == ["r1@example.com"]
+    (tmp_path / "c" / "invoices" / "1002.pdf").unlink()
+    assert mailcast("send", str(campaign), "--yes", state=state).code == 1  # someone was not sent to
     report = json.loads(mailcast("report", str(campaign), "--json", state=state).out)
-    first, second = report["recipients"]
-    assert first["status"] == "sent" and first["attempts"] == 1 and first["message_id"]
-    assert second["status"] == "failed" and second["last_reply"].startswith("not sent:")
-    assert second["attempts"] == 0 and second["message_id"] is None  # no message was made, none was tried
+    second = report["recipients"][1]
+    assert (second["status"], second["attempts"], second["message_id"]) == ("skipped", 0, None)
+    assert second["last_reply"].startswith("not built: attachments.0") and "1002.pdf" in second["last_reply"]
 
 
 def test_an_attachment_path_a_row_makes_escape_the_folder_is_refused_with_nothing_sent(

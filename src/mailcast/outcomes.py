@@ -118,7 +118,7 @@ class _Verdict:
     store: StateStore
     counts: dict[str, int]
     stop: StopReason | None
-    detail: str | None  # the server's reply when it rejected everyone alike
+    detail: str | None  # the server's reply when it rejected everyone alike; the row that could not be built
     now: datetime
     zone: tzinfo
     limit_at: datetime | None = None
@@ -134,6 +134,9 @@ class _Verdict:
             return "paused", limit_reason(self.plan), resume, ExitCode.TEMPFAIL
         if stop == "error":
             return "failed", "stopped by an error", None, ExitCode.TEMPFAIL
+        if stop == "unbuildable":
+            reason = f"{self.detail}, then send again (the row was put back)"
+            return "paused", reason, None, ExitCode.DATA
         if stop == "rejections":
             reason = (
                 f"the server rejected {self.plan.campaign.limits.max_rejections_in_a_row} recipients in a row "

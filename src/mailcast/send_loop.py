@@ -28,7 +28,8 @@ from mailcast.vocabulary import IN_DOUBT, StopReason
 from mailcast.warmup import local_day
 
 RETRY_DEFERRED_AFTER = timedelta(minutes=10)
-HALTING: tuple[StopReason, ...] = ("interrupted", "error", "rejections")  # no message more once one of these came
+# no message more once one of these came
+HALTING: tuple[StopReason, ...] = ("interrupted", "error", "rejections", "unbuildable")
 
 
 class SendProgress(Protocol):
@@ -93,6 +94,7 @@ class Pass:
         self.max_streak = plan.campaign.limits.max_rejections_in_a_row
         self.streak: list[tuple[str, date, bool]] = []  # permanent rejections in a row: (key, day, suppressed)
         self.rejected_alike: str | None = None  # the reply, once a streak stopped the run
+        self.unbuilt: str | None = None  # which row could not be built, and why (strict validation)
         # claims already asked for still go after --limit or the day's limit; not after these
         self.claims = GroupClaims(
             store, run, stopped=lambda: self.stop in HALTING or settings.stop.is_set(), on_claimed=on_claimed
@@ -256,15 +258,28 @@ class Pass:
                 message_id=claimed.message_id,
             )
         except (TemplateRenderError, HeaderInjectionError) as exc:
-            failed = Outcome(claimed.key, "failed", f"not sent: {exc.message}", today, moment, counted=False)
-            self.store.record(self.run, failed)
-            with self.lock:
-                self.tally["failed"] += 1
+            self._unbuildable(claimed, today, moment, exc.message)
             return None
         except BaseException:  # not built, so not sent
             self.store.release_claim(self.run, claimed.key, day=today)
             raise
         return Job(claimed, composed.data, today, composed.cc, composed.bcc)
+
+    def _unbuildable(self, claimed: Claimed, today: date, moment: datetime, problem: str) -> None:
+        """A row whose message cannot be built now (its attachment gone, a template changed since the
+        check): under strict validation it goes back to pending and the run stops, to go on once it
+        is fixed; under permissive validation that row is skipped, as the check skips bad rows."""
+        if self.campaign.validation == "permissive":
+            skipped = Outcome(claimed.key, "skipped", f"not built: {problem}", today, moment, counted=False)
+            self.store.record(self.run, skipped)
+            return
+        self.store.release_claim(self.run, claimed.key, day=today)
+        with self.lock:
+            if self.stop not in HALTING:
+                self.stop, self.unbuilt = (
+                    "unbuildable",
+                    f"row {claimed.row} ({claimed.email}) could not be built: {problem}",
+                )
 
 
 class GroupClaims:

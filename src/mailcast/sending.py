@@ -184,7 +184,7 @@ def _execute(
         settings,
         one_pass.stop,
         one_pass.tally,
-        detail=one_pass.rejected_alike,
+        detail=one_pass.rejected_alike or one_pass.unbuilt,
         limit_at=one_pass.limit_at,
     )
     error = one_pass.error

@@ -30,5 +30,7 @@ AFTERWARDS: Final[tuple[RecipientStatus, ...]] = ("bounced", "complained")
 # Why a pass over a run stopped. From the state store's claim: `done` (nobody left to claim), `limit` (the
 # day's allowance is used up), `paused` or `cancelled` (by hand, meanwhile). From the send loop:
 # `limit-option` (send --limit), `interrupted` (a signal), `error`, `rejections` (the server rejected
-# everyone alike).
-StopReason = Literal["done", "limit", "paused", "cancelled", "limit-option", "interrupted", "error", "rejections"]
+# everyone alike), `unbuildable` (a row's message could not be built under strict validation).
+StopReason = Literal[
+    "done", "limit", "paused", "cancelled", "limit-option", "interrupted", "error", "rejections", "unbuildable"
+]
