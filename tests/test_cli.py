@@ -153,3 +153,16 @@ def test_status_table_for_people(tmp_path: Path) -> None:
     table = mailcast("status", state=state)
     assert table.code == 0
     assert "news" in table.out and "completed" in table.out and "2/2" in table.out
+
+
+def test_messages_in_logs_and_pipes_keep_each_line_whole(tmp_path: Path) -> None:
+    # a hint that names long paths, printed where no terminal is (cron mails, log files): no line is cut
+    deep = tmp_path / ("a-folder-with-a-long-name-" * 4) / "campaign"
+    campaign = write_campaign(deep, 2)
+    first, other = tmp_path / "first.db", tmp_path / ("another-state-file-" * 4 + ".db")
+    assert mailcast("send", str(campaign), "--yes", "--limit", "1", state=first).code == 75
+    refused = mailcast("send", str(campaign), "--yes", state=other)
+    assert refused.code == 74
+    suggested = f"mailcast --state {other} send {campaign} --new-state"
+    assert len(suggested) > 160
+    assert any(suggested in line for line in refused.err.splitlines()), refused.err

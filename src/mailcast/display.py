@@ -37,8 +37,10 @@ class _Console(Console):
 
 def make_console(stderr: bool = False) -> Console:
     console = _Console(stderr=stderr, highlight=False, soft_wrap=False)
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console.width = 160  # logs and pipes: no terminal to fit, so do not cut tables at 80 columns
+    if not console.is_terminal:  # logs and pipes: a line stays whole, so a command it suggests can be copied
+        console.soft_wrap = True
+        if "COLUMNS" not in os.environ:
+            console.width = 160  # no terminal to fit, so tables are not cut at 80 columns
     return console
 
 
