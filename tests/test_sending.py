@@ -93,12 +93,15 @@ def test_deferred_rows_wait_and_go_later(tmp_path: Path, smtp_server: Callable[.
     assert "deferred" in first.out
     row = mailcast("status", "--json", state=state).json()[0]
     assert row["deferred"] == 1 and row["status"] == "paused" and row["resume_at"].startswith("2026-12-01T10:10")
+    r2 = mailcast("report", str(campaign), "--json", state=state).json()["recipients"][1]
+    assert (r2["status"], r2["attempts"]) == ("deferred", 4)  # each try the server answered 451 counts
     # run-due before the retry time does nothing and says nothing; after it, the row goes
     early = mailcast("run-due", str(campaign), state=state, now="2026-12-01T10:05:00+00:00")
     assert (early.code, early.out) == (0, "")
     later = mailcast("run-due", str(campaign), state=state, now="2026-12-01T10:11:00+00:00")
     assert later.code == 0, later.out + later.err
     assert server.recipients() == ["r1@example.com", "r2@example.com", "r3@example.com"]
+    assert mailcast("report", str(campaign), "--json", state=state).json()["recipients"][1]["attempts"] == 5
 
 
 def test_bounced_mailbox_fails_and_is_suppressed(tmp_path: Path, smtp_server: Callable[..., TestServer]) -> None:
@@ -269,6 +272,10 @@ def test_kill_9_mid_run_loses_nobody_and_duplicates_only_rows_in_doubt(
     assert len(in_doubt) <= 4  # at most one message in flight per connection
     for email, message_id in doubt_ids.items():  # the report names the Message-ID to look for
         assert message_id and all(m.parsed()["Message-ID"] == message_id for m in server.messages if m.to == email)
+    shown = mailcast("report", str(campaign), state=state).out  # as a person reads it, not only --json
+    assert "in doubt" in shown and "sending" not in shown and "--resend-in-doubt" in shown
+    for email, message_id in doubt_ids.items():
+        assert any(email in line and message_id in line for line in shown.splitlines()), shown
 
     server.behaviour.hold_reply = set()
     resumed = mailcast("send", str(campaign), "--yes", state=state)

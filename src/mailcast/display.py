@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from mailcast.errors import MailcastError, Problem, ProblemsError
+from mailcast.vocabulary import IN_DOUBT
 
 if TYPE_CHECKING:  # only annotated here: status, warmup and report load what they show, nothing more
     from mailcast.reports import CampaignReport, RunStatus, WarmupStatus
@@ -186,12 +187,20 @@ def warmup_table(console: Console, rows: Sequence[WarmupStatus]) -> None:
 
 def report_tables(console: Console, report: CampaignReport) -> None:
     console.print(f"Campaign {report.campaign}, run {report.run}", markup=False)
-    counts = [[status, str(count)] for status, count in report.totals.items() if count]
+    counts = [[_status_label(status), str(count)] for status, count in report.totals.items() if count]
     show_table(console, ["status", "recipients"], counts, title="totals", right=["recipients"])
     statuses = [s for s in report.totals if any(c[s] for c in report.by_domain.values())]
     by_domain = [[domain, *(str(c[s]) for s in statuses)] for domain, c in report.by_domain.items()]
-    show_table(console, ["domain", *statuses], by_domain, title="by recipient domain", right=statuses)
-    trouble = [r for r in report.recipients if r["status"] not in ("sent", "pending", "bounced", "complained")]
+    labels = [_status_label(s) for s in statuses]
+    show_table(console, ["domain", *labels], by_domain, title="by recipient domain", right=labels)
+    doubt = [r for r in report.recipients if r["in_doubt"]]
+    if doubt:
+        cells = [[r["email"], str(r["attempts"]), r["message_id"] or ""] for r in doubt]
+        title = "in doubt: went out whole, no reply came; look for the Message-ID, then send --resend-in-doubt"
+        show_table(console, ["email", "attempts", "Message-ID"], cells, title=title, right=["attempts"])
+    trouble = [
+        r for r in report.recipients if r["status"] not in ("sent", "pending", "bounced", "complained", IN_DOUBT)
+    ]
     if trouble:
         cells = [[r["email"], r["status"], str(r["attempts"]), r["last_reply"] or ""] for r in trouble]
         show_table(console, ["email", "status", "attempts", "last reply"], cells, title="not sent", right=["attempts"])
@@ -213,6 +222,11 @@ def report_tables(console: Console, report: CampaignReport) -> None:
 
 def _label(delivery: Delivery) -> str:
     return "in doubt" if delivery.status == "in_doubt" else delivery.status
+
+
+def _status_label(status: str) -> str:
+    """A recipient's status as a report says it: a row left `sending` is in doubt."""
+    return "in doubt" if status == IN_DOUBT else status
 
 
 class TerminalProgress:

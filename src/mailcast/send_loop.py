@@ -378,4 +378,5 @@ def _outcome(job: Job, delivery: Delivery, moment: datetime) -> Outcome:
         retry_at=moment + RETRY_DEFERRED_AFTER if delivery.status == "deferred" else None,
         suppress_reason=f"bounced: {delivery.reply}" if delivery.suppress else None,
         email=job.claimed.email,
+        retries=max(delivery.attempts - 1, 0),
     )

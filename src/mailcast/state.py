@@ -188,6 +188,7 @@ class Outcome:
     suppress_reason: str | None = None
     email: str = ""
     counted: bool = True
+    retries: int = 0  # tries of the same message after the first, within this claim (a 4xx, a lost connection)
 
 
 def _write_outcome(db: sqlite3.Connection, run: Run, outcome: Outcome, *, sent_counted_by: date | None = None) -> None:
@@ -195,13 +196,13 @@ def _write_outcome(db: sqlite3.Connection, run: Run, outcome: Outcome, *, sent_c
     to count with the next claim, in the same statement."""
     status, day = outcome.status, outcome.day.isoformat()
     db.execute(
-        "UPDATE recipients SET status = ?, last_reply = ?, retry_at = ?, attempts = MAX(attempts - ?, 0),"
+        "UPDATE recipients SET status = ?, last_reply = ?, retry_at = ?, attempts = MAX(attempts + ?, 0),"
         " sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END WHERE run_id = ? AND key = ?",
         (
             status,
             outcome.reply,
             _iso(outcome.retry_at),
-            0 if outcome.counted else 1,  # a message never built was never tried
+            outcome.retries if outcome.counted else -1,  # a message never built was never tried
             status,
             _iso(outcome.now),
             run.id,
