@@ -30,11 +30,11 @@ def test_a_state_file_deleted_mid_run_stops_the_send_and_the_next_send_refuses(
     assert proc.returncode == 74, err
     assert "was deleted or moved away while mailcast was using it" in err and "Traceback" not in err
     assert len(server.messages) <= seen_at_deletion + 1  # at most the message already in flight
-    # the next send meets a new, empty state file where the old one was: refused, nobody mailed again
+    # the next send finds no state file where the campaign's is recorded: refused, none made, nobody mailed again
     sent = len(server.messages)
     again = mailcast("send", str(campaign), "--yes", state=state)
-    assert again.code == 74 and "was deleted or replaced" in again.err
-    assert len(server.messages) == sent
+    assert again.code == 74 and "not there any more" in again.err and "Put it back" in again.err
+    assert len(server.messages) == sent and not state.exists()
 
 
 def test_an_emptied_state_file_is_refused_not_started_over(tmp_path: Path) -> None:

@@ -129,11 +129,17 @@ class MarkerKeeper:
 
 
 def check_state_file(
-    campaign: Campaign, store: StateStore | None, *, new_state: bool = False, move: bool = True
+    campaign: Campaign,
+    store: StateStore | None,
+    *,
+    new_state: bool = False,
+    move: bool = True,
+    path: Path | None = None,
 ) -> None:
     """Refuse (74) a state file that is not the one the campaign's marker names: another file that
     does not know the campaign, a new file where the old one was, a copy of it elsewhere, or an older
-    copy of it (a backup restored, a file copied without its -wal)."""
+    copy of it (a backup restored, a file copied without its -wal). With no store, `path` is where
+    this command would start a new one."""
     marker = read_marker(campaign)
     if new_state:
         return
@@ -145,14 +151,20 @@ def check_state_file(
         if store is None or store.latest_run(campaign.name) is None:
             return  # the marker of a copied folder's original: this campaign has none yet
         marker = dataclasses.replace(marker, campaign=campaign.name)
-    problem = _marker_problem(campaign, store, marker)
+    path = store.path if store is not None else path
+    problem = _marker_problem(campaign, store, marker, path)
     if problem is None:
         return
     said, hint = problem
-    again = f"mailcast --state {store.path} send {campaign.path} --new-state" if store else "--new-state"
+    command = f"mailcast --state {path} send {campaign.path} --new-state" if path else "--new-state"
+    again = (
+        f"To go on with this state file on purpose: {command}"
+        if store
+        else f"To start a new state file there on purpose: {command}"
+    )
     raise StateError(
         f"{said}; sending would mail again whoever the campaign's runs reached",
-        hint=f"{hint} To go on with this state file on purpose: {again} (or delete {marker_path(campaign)}).",
+        hint=f"{hint} {again} (or delete {marker_path(campaign)}).",
     )
 
 
@@ -198,11 +210,21 @@ def _check_rename(campaign: Campaign, store: StateStore | None, marker: Marker, 
         store.rename_campaign(marker.campaign, campaign.name)
 
 
-def _marker_problem(campaign: Campaign, store: StateStore | None, marker: Marker) -> tuple[str, str] | None:
+def _marker_problem(
+    campaign: Campaign, store: StateStore | None, marker: Marker, path: Path | None
+) -> tuple[str, str] | None:
     """What is wrong with this state file for the campaign, as (what, what to do), or None."""
     name, recorded = campaign.name, marker.state_file
+    if store is None and not Path(recorded).exists():
+        return (
+            f"the runs of {name} are recorded in the state file {recorded}, which is not there any more (deleted "
+            "or moved away)",
+            "Put it back (from a backup, or from where it was moved, with its -wal file), or give its new place "
+            "with --state.",
+        )
     if store is None:
-        return f"the runs of {name} are recorded in {recorded}, and this command uses no state file yet", (
+        this = f"this command would start a new state file at {path}" if path else "this command uses no state file yet"
+        return f"the runs of {name} are recorded in {recorded}, and {this}", (
             f"Use that state file: --state {recorded} (or MAILCAST_STATE, also in crontab and under sudo)."
         )
     same_path = _same_file(Path(recorded), store.path)

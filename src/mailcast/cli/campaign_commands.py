@@ -21,6 +21,7 @@ from mailcast.cli import (
     load,
     open_store,
     read_settings,
+    state_path,
 )
 from mailcast.errors import ExitCode
 
@@ -151,6 +152,7 @@ def send_command(
 ) -> None:
     """Start or continue this campaign's run now."""
     from mailcast.display import LogProgress, TerminalProgress
+    from mailcast.integrity import check_state_file
     from mailcast.sending import SendOptions, send_campaign
     from mailcast.signals import stops_gently
 
@@ -158,7 +160,10 @@ def send_command(
     settings = read_settings()
     if not dry_run:  # a dry run connects to nothing
         ask_missing_password(campaign, settings)
-    store = open_store(ctx, must_exist=dry_run)
+    store = open_store(ctx, must_exist=True)
+    if store is None and not dry_run:  # no state file is made for a campaign whose runs are in another one
+        check_state_file(campaign, None, new_state=new_state, path=state_path(ctx))
+        store = open_store(ctx)
     console = console_for_output()
     options = SendOptions(
         dry_run=dry_run, limit=limit, resend_in_doubt=resend_in_doubt, again=again, new_state=new_state
