@@ -285,6 +285,7 @@ def test_kill_9_mid_run_loses_nobody_and_duplicates_only_rows_in_doubt(
     assert max(received.values()) == 1
     assert everyone - set(received) <= in_doubt
     assert resumed.code == 75 and "in doubt" in resumed.out
+    assert f"already done, {len(in_doubt)} in doubt)" in resumed.out  # the start line counts every row
     for email in in_doubt:
         assert email in resumed.out
     final = mailcast("send", str(campaign), "--yes", "--resend-in-doubt", state=state)
@@ -443,7 +444,7 @@ def test_rate_makes_no_burst_after_a_stall(tmp_path: Path) -> None:
     delivered_at: list[float] = []
 
     class StallAfterThree:
-        def started(self, campaign: str, run: Run, total: int, done: int, to_send: int) -> None:
+        def started(self, campaign: str, run: Run, total: int, done: int, to_send: int, *, in_doubt: int) -> None:
             pass
 
         def delivered(self, email: str, delivery: Delivery) -> None:
@@ -539,7 +540,7 @@ def test_a_run_past_midnight_gets_the_new_days_allowance(tmp_path: Path) -> None
     class MidnightAfterTwo:
         count = 0
 
-        def started(self, campaign: str, run: Run, total: int, done: int, to_send: int) -> None:
+        def started(self, campaign: str, run: Run, total: int, done: int, to_send: int, *, in_doubt: int) -> None:
             pass
 
         def delivered(self, email: str, delivery: Delivery) -> None:

@@ -247,7 +247,7 @@ class TerminalProgress:
         self.task: Any = None
         self.counts = {"sent": 0, "failed": 0, "deferred": 0, "in_doubt": 0}
 
-    def started(self, campaign: str, run: Run, total: int, done: int, to_send: int) -> None:
+    def started(self, campaign: str, run: Run, total: int, done: int, to_send: int, *, in_doubt: int) -> None:
         self.progress.start()
         self.task = self.progress.add_task(
             f"{campaign} run {run.id}", total=to_send, rate="", sent=0, failed=0, deferred=0
@@ -256,9 +256,10 @@ class TerminalProgress:
     def delivered(self, email: str, delivery: Delivery) -> None:
         self.counts[delivery.status] += 1
         task = self.progress.tasks[0]
-        speed = task.speed
+        elapsed, delivered = task.elapsed or 0.0, task.completed + 1  # this one included
         c = self.counts
-        rate = f"{speed:.1f}/s" if speed else ""
+        # the rate since the start: replies that arrive together (several connections) are no speed
+        rate = f"{delivered / elapsed:.1f}/s" if elapsed >= 1 else ""
         self.progress.update(
             self.task, advance=1, rate=rate, sent=c["sent"], failed=c["failed"], deferred=c["deferred"]
         )
@@ -279,11 +280,12 @@ class LogProgress:
         self.step = 1
         self.counts = {"sent": 0, "failed": 0, "deferred": 0, "in_doubt": 0}
 
-    def started(self, campaign: str, run: Run, total: int, done: int, to_send: int) -> None:
+    def started(self, campaign: str, run: Run, total: int, done: int, to_send: int, *, in_doubt: int) -> None:
         self.total = to_send
         self.step = max(to_send // 10, 100)
+        doubt = f", {in_doubt} in doubt" if in_doubt else ""
         self.console.print(
-            f"{campaign}: run {run.id}: {to_send} to send ({done} of {total} already done)", soft_wrap=True
+            f"{campaign}: run {run.id}: {to_send} to send ({done} of {total} already done{doubt})", soft_wrap=True
         )
 
     def delivered(self, email: str, delivery: Delivery) -> None:

@@ -153,7 +153,14 @@ def _execute(
         done = sum(counts.values()) - counts["pending"] - counts["deferred"] - counts[IN_DOUBT]
         this_time = [counts["pending"], plan.allowance.remaining, options.limit]
         with contextlib.suppress(OSError):  # output may have nowhere to go; sending goes on
-            progress.started(campaign.name, run, sum(counts.values()), done, min(n for n in this_time if n is not None))
+            progress.started(
+                campaign.name,
+                run,
+                sum(counts.values()),
+                done,
+                min(n for n in this_time if n is not None),
+                in_doubt=counts[IN_DOUBT],
+            )
 
     # A new run was rendered row by row when it was checked a moment ago: use that rendering.
     checked = plan.check.rendered if plan.check is not None else {}
