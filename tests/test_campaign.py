@@ -131,6 +131,13 @@ def test_missing_files_and_attachment_outside_folder(tmp_path: Path) -> None:
     assert "outside the campaign's folder" in found
 
 
+def test_a_folder_where_a_file_belongs_is_said_to_be_one(tmp_path: Path) -> None:
+    inner = tmp_path / "campaign"
+    (inner / "lists.csv").mkdir(parents=True)
+    found = "\n".join(problems(write(inner, GOOD.replace("recipients.csv", "lists.csv"))))
+    assert "recipients: lists.csv is a folder" in found and "not found" not in found
+
+
 def test_login_without_tls_policy_keys_pair(tmp_path: Path) -> None:
     found = "\n".join(problems(write(tmp_path, GOOD + "transport: {type: smtp, host: h, username: u}\n")))
     assert "password_env" in found

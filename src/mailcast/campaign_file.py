@@ -143,6 +143,10 @@ def _file_problems(campaign: Campaign, shown: str, lines: KeyLines) -> list[Prob
                     key=dotted,
                 )
             )
+        elif target.is_dir():
+            problems.append(
+                Problem(f"{dotted}: {relative} is a folder; name a file in it", file=shown, line=line, key=dotted)
+            )
         elif not target.is_file():
             problems.append(
                 Problem(f"{dotted}: file {relative} not found (looked for {target})", file=shown, line=line, key=dotted)
