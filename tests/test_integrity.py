@@ -450,3 +450,39 @@ def test_a_campaign_given_by_its_folder(tmp_path: Path) -> None:
     for command in ("report", "status"):
         result = mailcast(command, str(tmp_path / "rate"), state=state)
         assert result.code == 0 and "rate" in result.out, command
+
+
+def test_a_second_send_of_the_campaign_with_another_state_file_keeps_its_marker_whole(
+    tmp_path: Path, smtp_server: Callable[..., TestServer]
+) -> None:
+    import signal
+
+    server = smtp_server(delay=0.01)
+    campaign = write_campaign(tmp_path / "c", 400, transport=smtp(server.port))
+    first, second = tmp_path / "a" / "state.db", tmp_path / "b" / "state.db"
+    first.parent.mkdir()
+    second.parent.mkdir()
+    proc = start_mailcast("send", str(campaign), "--yes", state=first)  # keeps its marker in step as it goes
+    wait_for_messages(server, 20)
+    other = mailcast("send", str(campaign), "--yes", "--new-state", "--limit", "2", state=second)
+    assert other.code == 75, other.out + other.err
+    time.sleep(0.5)  # the first send goes on claiming meanwhile
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    marker = json.loads((tmp_path / "c" / ".mailcast" / "news.yaml.state").read_text(encoding="utf-8"))
+    assert marker["state_file"] == str(second.resolve()) and marker["claims"] == 2  # the second's, untouched
+    assert mailcast("send", str(campaign), "--yes", "--limit", "1", state=second).code == 75  # not an older copy
+
+
+def test_a_renamed_campaign_meeting_no_state_file_is_not_taken_for_a_copy(tmp_path: Path) -> None:
+    campaign = write_campaign(tmp_path / "c", 3)
+    home = tmp_path / "home.db"
+    assert mailcast("send", str(campaign), "--yes", state=home).code == 0
+    campaign.write_text(campaign.read_text(encoding="utf-8").replace("name: news", "name: newsletter"), "utf-8")
+    elsewhere = tmp_path / "cron-home" / "state.db"  # cron with another HOME: no state file there yet
+    refused = mailcast("send", str(campaign), "--yes", state=elsewhere)
+    assert refused.code == 74 and str(home) in refused.err, refused.err
+    assert not elsewhere.exists() and len(maildir_recipients(tmp_path / "c" / "outbox")) == 3
+    again = mailcast("send", str(campaign), "--yes", state=home)  # the right one knows its runs, renamed
+    assert again.code == 0 and "already completed" in again.out
+    assert len(maildir_recipients(tmp_path / "c" / "outbox")) == 3

@@ -19,8 +19,10 @@ import dataclasses
 import hashlib
 import json
 import mmap
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mailcast.campaign import Campaign
 from mailcast.errors import ConfigError, StateError
@@ -64,9 +66,13 @@ def write_marker(campaign: Campaign, store: StateStore, run: Run) -> str | None:
     """Record beside the campaign which state file holds its runs, its latest run and how far that
     run has gone; a note when that cannot be done."""
     path = marker_path(campaign)
+    draft = path.with_name(path.name + ".new")
     try:
         path.parent.mkdir(exist_ok=True)
-        path.write_text(_marker_text(_marker_fields(campaign, store, run)), encoding="utf-8")
+        draft.write_text(_marker_text(_marker_fields(campaign, store, run)), encoding="utf-8")
+        # whole or not at all: never an empty marker (read as none), and a keeper still mapping the
+        # one before (another process's send) keeps writing to that one, not into this text
+        os.replace(draft, path)
     except OSError as exc:
         return f"Note: could not write {path} ({exc.strerror}); mailcast cannot warn if this campaign later meets another state file."
     return None
@@ -118,9 +124,13 @@ class MarkerKeeper:
 
     def claimed(self, count: int) -> None:
         """`count` more claims are on disk: the marker says so before their messages leave."""
-        if self._map is not None:
-            self._claims += count
+        if self._map is None:
+            return
+        self._claims += count
+        try:
             self._map[self._at : self._at + CLAIMS_WIDTH] = f"{self._claims:>{CLAIMS_WIDTH}}".encode()
+        except (ValueError, OSError):  # the claims are on disk: their messages go, with a warning less
+            self.close()
 
     def close(self) -> None:
         if self._map is not None:
@@ -148,7 +158,9 @@ def check_state_file(
         return
     if marker.campaign != campaign.name:
         _check_rename(campaign, store, marker, move=move)
-        if store is None or store.latest_run(campaign.name) is None:
+        if store is None and _renamed(campaign, marker):
+            pass  # this file's runs, under its old name, are in the recorded state file: not this one
+        elif store is None or store.latest_run(campaign.name) is None:
             return  # the marker of a copied folder's original: this campaign has none yet
         marker = dataclasses.replace(marker, campaign=campaign.name)
     path = store.path if store is not None else path
@@ -191,6 +203,17 @@ def _check_renamed_file(campaign: Campaign, store: StateStore | None) -> None:
                 hint=f"To go on with run {latest.id}, add `name: {name}` to {campaign.path}. If this is another "
                 f"campaign, delete {other} (or cancel the old run: mailcast cancel {name}).",
             )
+
+
+def _renamed(campaign: Campaign, marker: Marker) -> bool:
+    """Whether the runs the marker names, in the state file it names, are this campaign file's (its
+    `name:` changed since) rather than a copied folder's original's."""
+    row = _peek(
+        Path(marker.state_file),
+        "SELECT campaign_file FROM runs WHERE campaign = ? ORDER BY id DESC LIMIT 1",
+        (marker.campaign,),
+    )
+    return row is not None and _same_file(Path(row[0]), campaign.path)
 
 
 def _check_rename(campaign: Campaign, store: StateStore | None, marker: Marker, *, move: bool) -> None:
@@ -262,6 +285,12 @@ def _marker_problem(
 
 def _state_id_of(path: Path) -> str | None:
     """The id of the state file at `path`, read without changing it; None when there is none there."""
+    row = _peek(path, "SELECT value FROM meta WHERE key = 'state_id'", ())
+    return str(row[0]) if row else None
+
+
+def _peek(path: Path, sql: str, params: tuple[str, ...]) -> tuple[Any, ...] | None:
+    """One row from the state file at `path`, read without changing it; None when there is none."""
     import sqlite3
     from urllib.parse import quote
 
@@ -270,12 +299,12 @@ def _state_id_of(path: Path) -> str | None:
     try:
         db = sqlite3.connect(f"file:{quote(str(path.absolute()))}?mode=ro", uri=True)
         try:
-            row = db.execute("SELECT value FROM meta WHERE key = 'state_id'").fetchone()
+            row: tuple[Any, ...] | None = db.execute(sql, params).fetchone()
         finally:
             db.close()
     except sqlite3.DatabaseError:
         return None
-    return str(row[0]) if row else None
+    return row
 
 
 def check_name(campaign: Campaign, store: StateStore, *, move: bool = True) -> None:

@@ -267,19 +267,18 @@ class Pass:
 
     def _unbuildable(self, claimed: Claimed, today: date, moment: datetime, problem: str) -> None:
         """A row whose message cannot be built now (its attachment gone, a template changed since the
-        check): under strict validation it goes back to pending and the run stops, to go on once it
-        is fixed; under permissive validation that row is skipped, as the check skips bad rows."""
+        check): under strict validation it goes back to pending and the run stops (messages already
+        claimed on other connections still go), to go on once it is fixed; under permissive
+        validation that row is skipped, as the check skips bad rows."""
         if self.campaign.validation == "permissive":
             skipped = Outcome(claimed.key, "skipped", f"not built: {problem}", today, moment, counted=False)
             self.store.record(self.run, skipped)
             return
-        self.store.release_claim(self.run, claimed.key, day=today)
-        with self.lock:
+        with self.lock:  # stopped first, so no claim of this pass takes the row put back
             if self.stop not in HALTING:
-                self.stop, self.unbuilt = (
-                    "unbuildable",
-                    f"row {claimed.row} ({claimed.email}) could not be built: {problem}",
-                )
+                self.stop = "unbuildable"
+                self.unbuilt = f"row {claimed.row} ({claimed.email}) could not be built: {problem}"
+        self.store.release_claim(self.run, claimed.key, day=today)
 
 
 class GroupClaims:
