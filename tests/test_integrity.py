@@ -486,3 +486,12 @@ def test_a_renamed_campaign_meeting_no_state_file_is_not_taken_for_a_copy(tmp_pa
     again = mailcast("send", str(campaign), "--yes", state=home)  # the right one knows its runs, renamed
     assert again.code == 0 and "already completed" in again.out
     assert len(maildir_recipients(tmp_path / "c" / "outbox")) == 3
+
+
+def test_a_marker_that_cannot_be_written_is_said_and_sending_goes_on(tmp_path: Path) -> None:
+    campaign = write_campaign(tmp_path / "c", 3)
+    (tmp_path / "c" / ".mailcast").write_text("in the way", encoding="utf-8")  # a file where the folder goes
+    sent = mailcast("send", str(campaign), "--yes", state=tmp_path / "state.db")
+    assert sent.code == 0, sent.out + sent.err
+    assert "could not write" in sent.out + sent.err and "cannot warn" in sent.out + sent.err
+    assert len(maildir_recipients(tmp_path / "c" / "outbox")) == 3
